@@ -1,0 +1,1 @@
+//! Benches land with the benchmarks issue.

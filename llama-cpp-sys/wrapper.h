@@ -1,0 +1,3 @@
+#include "llama.h"
+#include "ggml-cpu.h"
+#include "edge_shim.h"

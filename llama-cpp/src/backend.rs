@@ -1,0 +1,85 @@
+//! Process-global llama.cpp state: backend init and log routing.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_void, CStr};
+use std::sync::Once;
+
+use llama_cpp_sys as sys;
+
+static INIT: Once = Once::new();
+
+thread_local! {
+    // The last error llama.cpp logged on this thread, so that a NULL return can be
+    // turned into an error that says why.
+    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Initialises llama.cpp once per process and routes its log to the `log` crate
+/// (target `llama.cpp`). Every entry point of this crate calls it; calling it again is free.
+pub(crate) fn init() {
+    INIT.call_once(|| {
+        // SAFETY: both calls are made exactly once, before any other llama.cpp call
+        // of this crate (Once orders them), which is what llama.cpp requires of them.
+        unsafe {
+            sys::llama_log_set(Some(log_callback), std::ptr::null_mut());
+            sys::llama_backend_init();
+        }
+    });
+}
+
+pub(crate) fn take_last_error() -> Option<String> {
+    LAST_ERROR.with(|e| {
+        let s = std::mem::take(&mut *e.borrow_mut());
+        (!s.is_empty()).then_some(s)
+    })
+}
+
+pub(crate) fn clear_last_error() {
+    LAST_ERROR.with(|e| e.borrow_mut().clear());
+}
+
+unsafe extern "C" fn log_callback(level: sys::ggml_log_level, text: *const c_char, _: *mut c_void) {
+    // A panic must not unwind into llama.cpp; a lost log line is the lesser evil.
+    let _ = std::panic::catch_unwind(|| {
+        if text.is_null() {
+            return;
+        }
+        // SAFETY: llama.cpp passes a NUL-terminated string valid for this call.
+        let msg = unsafe { CStr::from_ptr(text) }.to_string_lossy();
+        let msg = msg.trim_end();
+        if msg.is_empty() {
+            return;
+        }
+        let lvl = match level {
+            sys::GGML_LOG_LEVEL_ERROR => log::Level::Error,
+            sys::GGML_LOG_LEVEL_WARN => log::Level::Warn,
+            sys::GGML_LOG_LEVEL_INFO => log::Level::Info,
+            _ => log::Level::Debug,
+        };
+        if lvl == log::Level::Error {
+            LAST_ERROR.with(|e| {
+                let mut e = e.borrow_mut();
+                e.clear();
+                e.push_str(msg);
+            });
+        }
+        // llama.cpp is chatty at INFO; keep its INFO at debug so apps stay quiet unless asked.
+        let lvl = if lvl == log::Level::Info { log::Level::Debug } else { lvl };
+        log::log!(target: "llama.cpp", lvl, "{msg}");
+    });
+}
+
+/// llama.cpp's own report of the CPU features it was compiled for, e.g.
+/// `CPU : NEON = 1 | ARM_FMA = 1 | FP16_VA = 1 | DOTPROD = 1 | ...`.
+pub fn system_info() -> String {
+    init();
+    // SAFETY: returns a pointer to a static buffer owned by llama.cpp.
+    let p = unsafe { sys::llama_print_system_info() };
+    // SAFETY: non-NULL, NUL-terminated, and we copy it before any other call could rewrite it.
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+/// The llama.cpp build profile (`native`, `rk3588` or `generic`) this crate was built with.
+pub fn build_profile() -> &'static str {
+    sys::BUILD_PROFILE
+}

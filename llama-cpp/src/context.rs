@@ -1,0 +1,599 @@
+//! Inference contexts: the KV cache, threads and batch sizes for one conversation.
+
+use std::ffi::{c_void, CStr};
+use std::fmt;
+use std::ptr::NonNull;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use llama_cpp_sys as sys;
+
+use crate::backend;
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::token::Token;
+
+/// A K or V cache element type: any `ggml_type` llama.cpp accepts for the cache.
+///
+/// ```
+/// use llama_cpp::KvType;
+/// let t: KvType = "q8_0".parse().unwrap();
+/// assert_eq!(t, KvType::Q8_0);
+/// assert!(t.is_quantized());
+/// assert_eq!(KvType::F16.to_string(), "f16");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KvType(sys::ggml_type);
+
+impl KvType {
+    /// 32-bit float.
+    pub const F32: KvType = KvType(sys::GGML_TYPE_F32);
+    /// 16-bit float (llama.cpp's default).
+    pub const F16: KvType = KvType(sys::GGML_TYPE_F16);
+    /// bfloat16.
+    pub const BF16: KvType = KvType(sys::GGML_TYPE_BF16);
+    /// 8-bit blocks of 32 with an f16 scale (8.5 bits per element).
+    pub const Q8_0: KvType = KvType(sys::GGML_TYPE_Q8_0);
+    /// 4-bit blocks of 32 with an f16 scale (4.5 bits per element).
+    pub const Q4_0: KvType = KvType(sys::GGML_TYPE_Q4_0);
+    /// 4-bit blocks with scale and minimum.
+    pub const Q4_1: KvType = KvType(sys::GGML_TYPE_Q4_1);
+    /// 5-bit blocks.
+    pub const Q5_0: KvType = KvType(sys::GGML_TYPE_Q5_0);
+    /// 5-bit blocks with minimum.
+    pub const Q5_1: KvType = KvType(sys::GGML_TYPE_Q5_1);
+    /// 4-bit non-linear.
+    pub const IQ4_NL: KvType = KvType(sys::GGML_TYPE_IQ4_NL);
+
+    /// The raw `ggml_type`.
+    pub fn raw(self) -> sys::ggml_type {
+        self.0
+    }
+
+    /// ggml's name for the type (`f16`, `q8_0`, ...).
+    pub fn name(self) -> &'static str {
+        // SAFETY: ggml_type_name returns a static string for every valid type; KvType
+        // values only come from ggml's own constants or from a name lookup.
+        let p = unsafe { sys::ggml_type_name(self.0) };
+        if p.is_null() {
+            return "?";
+        }
+        // SAFETY: static NUL-terminated string.
+        unsafe { CStr::from_ptr(p) }.to_str().unwrap_or("?")
+    }
+
+    /// Whether the type is block-quantized (a quantized V cache needs flash attention).
+    pub fn is_quantized(self) -> bool {
+        // SAFETY: pure function of a valid type.
+        unsafe { sys::ggml_is_quantized(self.0) }
+    }
+
+    /// Bytes per element, e.g. 2.0 for f16 and 34/32 for q8_0.
+    pub fn bytes_per_element(self) -> f64 {
+        // SAFETY: pure functions of a valid type.
+        let (size, blck) = unsafe { (sys::ggml_type_size(self.0), sys::ggml_blck_size(self.0)) };
+        size as f64 / blck as f64
+    }
+}
+
+impl fmt::Debug for KvType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl fmt::Display for KvType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for KvType {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<KvType> {
+        let want = s.trim().to_ascii_lowercase();
+        (0..sys::GGML_TYPE_COUNT)
+            .map(KvType)
+            .find(|t| {
+                // SAFETY: every value below GGML_TYPE_COUNT is a ggml_type (removed types
+                // have a NULL or empty name, which never matches).
+                let p = unsafe { sys::ggml_type_name(t.0) };
+                // SAFETY: NUL-terminated static string when non-NULL.
+                !p.is_null() && unsafe { CStr::from_ptr(p) }.to_str() == Ok(want.as_str())
+            })
+            .ok_or_else(|| Error::InvalidParameter {
+                name: "cache type",
+                reason: format!("`{s}` is not a ggml type; try f16, q8_0 or q4_0"),
+            })
+    }
+}
+
+/// When to use flash attention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FlashAttention {
+    /// Let llama.cpp decide (on for the CPU backend when supported).
+    #[default]
+    Auto,
+    /// Force on.
+    On,
+    /// Force off (a quantized V cache is then refused).
+    Off,
+}
+
+impl FlashAttention {
+    fn raw(self) -> sys::llama_flash_attn_type {
+        match self {
+            FlashAttention::Auto => sys::LLAMA_FLASH_ATTN_TYPE_AUTO,
+            FlashAttention::On => sys::LLAMA_FLASH_ATTN_TYPE_ENABLED,
+            FlashAttention::Off => sys::LLAMA_FLASH_ATTN_TYPE_DISABLED,
+        }
+    }
+}
+
+impl FromStr for FlashAttention {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" | "-1" => Ok(FlashAttention::Auto),
+            "on" | "1" | "true" => Ok(FlashAttention::On),
+            "off" | "0" | "false" => Ok(FlashAttention::Off),
+            _ => Err(Error::InvalidParameter {
+                name: "flash attention",
+                reason: format!("`{s}` is not auto, on or off"),
+            }),
+        }
+    }
+}
+
+/// Parameters of a [`Context`]. Defaults: n_ctx 4096, n_batch 2048, n_ubatch 512, threads =
+/// [`default_threads`], flash attention auto, f16 K and V caches.
+///
+/// ```
+/// use llama_cpp::{ContextParams, FlashAttention, KvType};
+/// let p = ContextParams::default()
+///     .n_ctx(8192)
+///     .n_threads(4)
+///     .flash_attention(FlashAttention::On)
+///     .type_k(KvType::Q8_0)
+///     .type_v(KvType::Q4_0);
+/// assert_eq!(p.get_n_ctx(), 8192);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ContextParams {
+    n_ctx: u32,
+    n_batch: u32,
+    n_ubatch: u32,
+    n_threads: i32,
+    n_threads_batch: Option<i32>,
+    flash_attn: FlashAttention,
+    type_k: KvType,
+    type_v: KvType,
+    swa_full: bool,
+}
+
+impl Default for ContextParams {
+    fn default() -> Self {
+        ContextParams {
+            n_ctx: 4096,
+            n_batch: 2048,
+            n_ubatch: 512,
+            n_threads: default_threads() as i32,
+            n_threads_batch: None,
+            flash_attn: FlashAttention::Auto,
+            type_k: KvType::F16,
+            type_v: KvType::F16,
+            swa_full: false,
+        }
+    }
+}
+
+impl ContextParams {
+    /// Context window in tokens (at least 1).
+    pub fn n_ctx(mut self, n: u32) -> Self {
+        self.n_ctx = n;
+        self
+    }
+    /// Largest number of tokens handed to one `llama_decode` (prompt chunks).
+    pub fn n_batch(mut self, n: u32) -> Self {
+        self.n_batch = n;
+        self
+    }
+    /// Physical micro-batch size.
+    pub fn n_ubatch(mut self, n: u32) -> Self {
+        self.n_ubatch = n;
+        self
+    }
+    /// Threads for generation (and for prompt processing unless set separately).
+    pub fn n_threads(mut self, n: i32) -> Self {
+        self.n_threads = n;
+        self
+    }
+    /// Threads for prompt processing.
+    pub fn n_threads_batch(mut self, n: i32) -> Self {
+        self.n_threads_batch = Some(n);
+        self
+    }
+    /// Flash attention mode.
+    pub fn flash_attention(mut self, fa: FlashAttention) -> Self {
+        self.flash_attn = fa;
+        self
+    }
+    /// K cache element type.
+    pub fn type_k(mut self, t: KvType) -> Self {
+        self.type_k = t;
+        self
+    }
+    /// V cache element type (quantized types need flash attention).
+    pub fn type_v(mut self, t: KvType) -> Self {
+        self.type_v = t;
+        self
+    }
+    /// Keep the full context in sliding-window layers too (more memory; lets any
+    /// prefix of the history be reused).
+    pub fn swa_full(mut self, on: bool) -> Self {
+        self.swa_full = on;
+        self
+    }
+    /// The configured context window.
+    pub fn get_n_ctx(&self) -> u32 {
+        self.n_ctx
+    }
+    /// The configured generation thread count.
+    pub fn get_n_threads(&self) -> i32 {
+        self.n_threads
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |name, reason: &str| {
+            Err(Error::InvalidParameter {
+                name,
+                reason: reason.to_string(),
+            })
+        };
+        if self.n_ctx == 0 {
+            return bad("n_ctx", "must be at least 1 (0 would silently mean the model's full training context)");
+        }
+        if self.n_batch == 0 {
+            return bad("n_batch", "must be at least 1");
+        }
+        if self.n_ubatch == 0 {
+            return bad("n_ubatch", "must be at least 1");
+        }
+        if self.n_threads <= 0 {
+            return bad("n_threads", "must be at least 1");
+        }
+        if matches!(self.n_threads_batch, Some(n) if n <= 0) {
+            return bad("n_threads_batch", "must be at least 1");
+        }
+        if self.type_v.is_quantized() && self.flash_attn == FlashAttention::Off {
+            return Err(Error::QuantizedVNeedsFlashAttention {
+                type_v: self.type_v.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Threads to use by default: the number of big cores on a big.LITTLE CPU (4 on RK3588,
+/// read from `cpu_capacity` in sysfs), else all available cores.
+pub fn default_threads() -> usize {
+    let all = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    big_cores().map(|b| b.len()).filter(|&n| n > 0).unwrap_or(all)
+}
+
+/// The CPUs with the highest `cpu_capacity` (the A76 cores 4–7 on RK3588), or `None`
+/// when the kernel does not report capacities (then all cores are alike).
+pub fn big_cores() -> Option<Vec<usize>> {
+    let mut caps = Vec::new();
+    for entry in std::fs::read_dir("/sys/devices/system/cpu").ok()? {
+        let name = entry.ok()?.file_name();
+        let name = name.to_str()?;
+        let Some(id) = name.strip_prefix("cpu").and_then(|n| n.parse::<usize>().ok()) else {
+            continue;
+        };
+        let cap = std::fs::read_to_string(format!("/sys/devices/system/cpu/{name}/cpu_capacity")).ok()?;
+        caps.push((id, cap.trim().parse::<u32>().ok()?));
+    }
+    let max = caps.iter().map(|c| c.1).max()?;
+    let mut big: Vec<usize> = caps.into_iter().filter(|c| c.1 == max).map(|c| c.0).collect();
+    big.sort_unstable();
+    Some(big)
+}
+
+/// Memory llama.cpp accounts to a context, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryReport {
+    /// Model weights.
+    pub model_bytes: u64,
+    /// The context's KV cache (and recurrent state, for models that have one).
+    pub kv_bytes: u64,
+    /// Compute (scratch) buffers.
+    pub compute_bytes: u64,
+    /// K cache type.
+    pub type_k: KvType,
+    /// V cache type.
+    pub type_v: KvType,
+}
+
+/// Stops a generation from another thread. Cheap to clone; `Send + Sync`.
+///
+/// A cancel takes effect at the next token boundary, or inside a long prompt
+/// evaluation at the next graph node, through llama.cpp's abort callback.
+#[derive(Debug, Clone)]
+pub struct CancelHandle(Arc<AtomicBool>);
+
+impl CancelHandle {
+    /// Requests that the generation in progress stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+    /// Whether a cancel is pending.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// An inference context over a [`Model`]: a KV cache and its settings. It cannot
+/// outlive its model. It may move between threads but is used by one at a time.
+pub struct Context<'m> {
+    raw: NonNull<sys::llama_context>,
+    model: &'m Model,
+    // Boxed in an Arc so its address is stable for llama.cpp's abort callback.
+    cancel: Arc<AtomicBool>,
+    /// Tokens in the KV cache of sequence 0, in order.
+    tokens: Vec<Token>,
+    n_ctx: u32,
+    n_batch: u32,
+    type_k: KvType,
+    type_v: KvType,
+}
+
+// SAFETY: a llama_context may be used from any thread as long as calls are not
+// concurrent; `&mut self` on every mutating method and the absence of Sync ensure that.
+unsafe impl Send for Context<'_> {}
+
+impl fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("n_ctx", &self.n_ctx)
+            .field("n_past", &self.tokens.len())
+            .field("type_k", &self.type_k)
+            .field("type_v", &self.type_v)
+            .finish()
+    }
+}
+
+unsafe extern "C" fn abort_callback(data: *mut c_void) -> bool {
+    // SAFETY: data is the AtomicBool inside the Context's Arc, which outlives the
+    // llama_context (dropped after llama_free). Loading an atomic cannot panic.
+    unsafe { &*(data as *const AtomicBool) }.load(Ordering::Acquire)
+}
+
+impl<'m> Context<'m> {
+    /// Creates a context. Parameters are checked first, so a bad value is an
+    /// [`Error::InvalidParameter`] rather than a llama.cpp abort.
+    pub fn new(model: &'m Model, params: &ContextParams) -> Result<Context<'m>> {
+        params.validate()?;
+        backend::init();
+        let cancel = Arc::new(AtomicBool::new(false));
+        // SAFETY: plain getter returning a struct by value.
+        let mut p = unsafe { sys::llama_context_default_params() };
+        p.n_ctx = params.n_ctx;
+        p.n_batch = params.n_batch;
+        p.n_ubatch = params.n_ubatch.min(params.n_batch);
+        p.n_seq_max = 1;
+        p.n_threads = params.n_threads;
+        p.n_threads_batch = params.n_threads_batch.unwrap_or(params.n_threads);
+        p.flash_attn_type = params.flash_attn.raw();
+        p.type_k = params.type_k.raw();
+        p.type_v = params.type_v.raw();
+        p.swa_full = params.swa_full;
+        p.no_perf = false;
+        p.abort_callback = Some(abort_callback);
+        p.abort_callback_data = Arc::as_ptr(&cancel) as *mut c_void;
+        backend::clear_last_error();
+        // SAFETY: the model is valid for 'm, which outlives the context; the abort data
+        // pointer stays valid because `cancel` is dropped only after llama_free.
+        let raw = unsafe { sys::llama_init_from_model(model.as_ptr(), p) };
+        let raw = NonNull::new(raw).ok_or_else(|| {
+            Error::ContextCreate(backend::take_last_error().unwrap_or_else(|| "no reason given".into()))
+        })?;
+        // SAFETY: raw is a valid context.
+        let (n_ctx, n_batch) = unsafe { (sys::llama_n_ctx(raw.as_ptr()), sys::llama_n_batch(raw.as_ptr())) };
+        Ok(Context {
+            raw,
+            model,
+            cancel,
+            tokens: Vec::new(),
+            n_ctx,
+            n_batch,
+            type_k: params.type_k,
+            type_v: params.type_v,
+        })
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut sys::llama_context {
+        self.raw.as_ptr()
+    }
+
+    /// The model this context runs.
+    pub fn model(&self) -> &'m Model {
+        self.model
+    }
+
+    /// The context window in tokens.
+    pub fn n_ctx(&self) -> u32 {
+        self.n_ctx
+    }
+
+    /// The logical batch size.
+    pub fn n_batch(&self) -> u32 {
+        self.n_batch
+    }
+
+    /// Tokens currently held in the KV cache, oldest first.
+    pub fn tokens(&self) -> &[Token] {
+        &self.tokens
+    }
+
+    /// A handle that cancels this context's generation from another thread.
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle(self.cancel.clone())
+    }
+
+    pub(crate) fn cancel_flag(&self) -> &AtomicBool {
+        &self.cancel
+    }
+
+    /// Empties the KV cache.
+    pub fn clear(&mut self) {
+        // SAFETY: valid context; the memory handle belongs to it.
+        unsafe { sys::llama_memory_clear(sys::llama_get_memory(self.as_ptr()), true) };
+        self.tokens.clear();
+    }
+
+    /// Drops every cached token from position `n` on, keeping the first `n`.
+    /// Falls back to clearing everything if llama.cpp cannot cut the cache there
+    /// (e.g. a sliding-window cache that already forgot that part).
+    pub fn truncate(&mut self, n: usize) {
+        if n >= self.tokens.len() {
+            return;
+        }
+        // SAFETY: valid context and memory; positions are within i32 since n < n_ctx.
+        let ok = unsafe { sys::llama_memory_seq_rm(sys::llama_get_memory(self.as_ptr()), 0, n as i32, -1) };
+        if ok {
+            self.tokens.truncate(n);
+        } else {
+            self.clear();
+        }
+    }
+
+    /// Evaluates `tokens` after those already cached, in chunks of n_batch. Only the
+    /// last token's logits are kept (see [`Context::logits`]).
+    pub fn eval(&mut self, tokens: &[Token]) -> Result<()> {
+        match self.decode(tokens)? {
+            true => Ok(()),
+            false => Err(Error::Decode {
+                code: 2,
+                reason: "cancelled",
+            }),
+        }
+    }
+
+    /// Decodes tokens; `Ok(false)` if the cancel flag aborted it (the cache is then
+    /// rolled back to what it held before the call).
+    pub(crate) fn decode(&mut self, tokens: &[Token]) -> Result<bool> {
+        if tokens.is_empty() {
+            return Ok(true);
+        }
+        let used = self.tokens.len();
+        if used + tokens.len() > self.n_ctx as usize {
+            return Err(Error::PromptTooLong {
+                needed: tokens.len(),
+                used,
+                n_ctx: self.n_ctx as usize,
+            });
+        }
+        for &t in tokens {
+            self.model.check_token(t)?;
+        }
+        for chunk in tokens.chunks(self.n_batch as usize) {
+            // SAFETY: llama_batch_get_one only records the pointer; llama_decode reads
+            // chunk.len() tokens from it and does not write them (the *mut is historical).
+            // Token is repr(transparent) over llama_token.
+            let rc = unsafe {
+                let batch = sys::llama_batch_get_one(chunk.as_ptr() as *mut sys::llama_token, chunk.len() as i32);
+                sys::llama_decode(self.as_ptr(), batch)
+            };
+            match rc {
+                0 => self.tokens.extend_from_slice(chunk),
+                2 => {
+                    // Aborted: partial ubatches stay in the cache; forget them.
+                    self.truncate_memory_to_tokens();
+                    return Ok(false);
+                }
+                1 => {
+                    return Err(Error::Decode {
+                        code: 1,
+                        reason: "no KV cache slot for the batch (the context is full)",
+                    })
+                }
+                -1 => {
+                    return Err(Error::Decode {
+                        code: -1,
+                        reason: "invalid batch",
+                    })
+                }
+                code => {
+                    self.truncate_memory_to_tokens();
+                    return Err(Error::Decode {
+                        code,
+                        reason: "llama.cpp failed to evaluate the batch",
+                    });
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    fn truncate_memory_to_tokens(&mut self) {
+        let n = self.tokens.len();
+        // SAFETY: valid context and memory.
+        let ok = unsafe { sys::llama_memory_seq_rm(sys::llama_get_memory(self.as_ptr()), 0, n as i32, -1) };
+        if !ok {
+            self.clear();
+        }
+    }
+
+    /// Logits of the last evaluated token (length = vocabulary size). Empty before
+    /// anything was evaluated.
+    pub fn logits(&self) -> &[f32] {
+        if self.tokens.is_empty() {
+            return &[];
+        }
+        // SAFETY: valid context; -1 selects the last output. The buffer lives in the
+        // context and is only rewritten by a later decode, which needs `&mut self`.
+        let p = unsafe { sys::llama_get_logits_ith(self.as_ptr(), -1) };
+        if p.is_null() {
+            return &[];
+        }
+        // SAFETY: llama.cpp keeps n_vocab floats per output row.
+        unsafe { std::slice::from_raw_parts(p, self.model.n_vocab() as usize) }
+    }
+
+    /// Memory llama.cpp accounts to this context, with the cache types.
+    pub fn memory_report(&self) -> MemoryReport {
+        let (mut m, mut c, mut k) = (0usize, 0usize, 0usize);
+        // SAFETY: valid context; out-pointers are valid locals. The shim catches C++
+        // exceptions; on failure the zeros stay.
+        unsafe { sys::edge_llama_memory_breakdown(self.as_ptr(), &mut m, &mut c, &mut k) };
+        MemoryReport {
+            model_bytes: m as u64,
+            kv_bytes: c as u64,
+            compute_bytes: k as u64,
+            type_k: self.type_k,
+            type_v: self.type_v,
+        }
+    }
+
+    /// Changes the thread counts for generation and prompt processing.
+    pub fn set_threads(&mut self, n_threads: i32, n_threads_batch: i32) -> Result<()> {
+        if n_threads <= 0 || n_threads_batch <= 0 {
+            return Err(Error::InvalidParameter {
+                name: "n_threads",
+                reason: "must be at least 1".into(),
+            });
+        }
+        // SAFETY: valid context.
+        unsafe { sys::llama_set_n_threads(self.as_ptr(), n_threads, n_threads_batch) };
+        Ok(())
+    }
+}
+
+impl Drop for Context<'_> {
+    fn drop(&mut self) {
+        // SAFETY: freed once; the abort flag (in `cancel`) is dropped after this.
+        unsafe { sys::llama_free(self.raw.as_ptr()) }
+    }
+}

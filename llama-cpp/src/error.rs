@@ -1,0 +1,104 @@
+use std::path::PathBuf;
+
+/// Everything that can go wrong in this crate. Messages name the problem and, where
+/// there is one, the fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+#[allow(missing_docs)] // fields are named for what the variant docs say
+pub enum Error {
+    /// The model path does not exist.
+    #[error("model file {0} does not exist")]
+    ModelNotFound(PathBuf),
+    /// The model path is a directory, socket or similar.
+    #[error("model path {0} is not a regular file")]
+    NotAFile(PathBuf),
+    /// The model file is empty (a common download accident).
+    #[error("model file {0} is empty (0 bytes); download it again")]
+    EmptyFile(PathBuf),
+    /// The file does not start with the GGUF magic.
+    #[error("{path} is not a GGUF model (it starts with {magic:02x?}, not \"GGUF\")")]
+    NotGguf { path: PathBuf, magic: Vec<u8> },
+    /// llama.cpp rejected the model file (truncated, unsupported architecture, ...).
+    #[error("llama.cpp could not load {path}: {reason}")]
+    ModelLoad { path: PathBuf, reason: String },
+    /// The progress callback asked to stop loading.
+    #[error("loading {0} was cancelled by the progress callback")]
+    LoadCancelled(PathBuf),
+    /// An I/O error while inspecting a file.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A parameter is out of range.
+    #[error("invalid parameter {name}: {reason}")]
+    InvalidParameter { name: &'static str, reason: String },
+    /// A string handed to llama.cpp contains a NUL byte, which C cannot represent.
+    #[error("{what} contains a NUL byte at offset {offset}; C strings cannot carry it")]
+    InteriorNul { what: &'static str, offset: usize },
+    /// llama.cpp refuses a quantized V cache without flash attention.
+    #[error(
+        "a quantized V cache ({type_v}) needs flash attention, but flash attention is forced \
+         off; use FlashAttention::Auto or On, or a non-quantized V type (f16)"
+    )]
+    QuantizedVNeedsFlashAttention { type_v: String },
+    /// llama.cpp could not create a context.
+    #[error("llama.cpp could not create a context: {0}")]
+    ContextCreate(String),
+    /// The prompt does not fit the context window.
+    #[error(
+        "the prompt needs {needed} tokens but the context holds {n_ctx} ({used} already used); \
+         shorten the prompt or raise n_ctx"
+    )]
+    PromptTooLong {
+        needed: usize,
+        used: usize,
+        n_ctx: usize,
+    },
+    /// The prompt tokenized to nothing.
+    #[error("the prompt is empty")]
+    EmptyPrompt,
+    /// Tokenization failed.
+    #[error("tokenization failed: {0}")]
+    Tokenize(String),
+    /// A token id outside the vocabulary.
+    #[error("token {token} is outside the vocabulary (0..{n_vocab})")]
+    InvalidToken { token: i32, n_vocab: i32 },
+    /// `llama_decode` failed.
+    #[error("llama_decode failed with code {code}: {reason}")]
+    Decode { code: i32, reason: &'static str },
+    /// The model has no chat template and none was given.
+    #[error("the model has no built-in chat template; pass one explicitly")]
+    NoChatTemplate,
+    /// llama.cpp does not recognise the chat template.
+    #[error("llama.cpp does not support this chat template: {0}")]
+    ChatTemplate(String),
+    /// A user callback panicked; the panic was caught at the FFI boundary.
+    #[error("a callback panicked: {0}")]
+    CallbackPanicked(String),
+}
+
+/// Shorthand for `Result<T, llama_cpp::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}
+
+pub(crate) fn check_nul(what: &'static str, s: &str) -> Result<()> {
+    match s.bytes().position(|b| b == 0) {
+        Some(offset) => Err(Error::InteriorNul { what, offset }),
+        None => Ok(()),
+    }
+}
+
+pub(crate) fn cstring(what: &'static str, s: &str) -> Result<std::ffi::CString> {
+    check_nul(what, s)?;
+    Ok(std::ffi::CString::new(s).expect("checked for NUL"))
+}

