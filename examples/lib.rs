@@ -19,7 +19,11 @@ pub fn load_model(path: &std::path::Path) -> anyhow::Result<llama_cpp::Model> {
             .expect("static template")
             .progress_chars("=> "),
     );
-    bar.set_message(path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default());
+    bar.set_message(
+        path.file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    );
     let model = llama_cpp::Model::load_with_progress(path, &Default::default(), |p| {
         bar.set_position((p * 100.0) as u64);
         true

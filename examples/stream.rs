@@ -11,7 +11,9 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use edge_infer_examples::{load_model, mib, model_path};
-use llama_cpp::{ChatMessage, Context, ContextParams, FlashAttention, GenerateOptions, KvType, Sampling};
+use llama_cpp::{
+    ChatMessage, Context, ContextParams, FlashAttention, GenerateOptions, KvType, Sampling,
+};
 
 #[derive(Parser)]
 #[command(about = "Stream a reply from a GGUF model with llama.cpp")]
@@ -94,13 +96,18 @@ fn main() -> anyhow::Result<()> {
         .build(&model)?;
 
     let mut out = std::io::stdout().lock();
-    let stats = ctx.generate_with(&prompt, &mut sampler, GenerateOptions::default().max_tokens(args.n_predict), |text| {
-        // A closed pipe ends the stream instead of panicking.
-        match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(_) => ControlFlow::Break(()),
-        }
-    })?;
+    let stats = ctx.generate_with(
+        &prompt,
+        &mut sampler,
+        GenerateOptions::default().max_tokens(args.n_predict),
+        |text| {
+            // A closed pipe ends the stream instead of panicking.
+            match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(_) => ControlFlow::Break(()),
+            }
+        },
+    )?;
     let mem = ctx.memory_report();
     writeln!(out)?;
     eprintln!(

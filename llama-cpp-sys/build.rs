@@ -51,8 +51,11 @@ fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
 
     if env::var_os("DOCS_RS").is_some() {
-        fs::copy(manifest.join("src/bindings_docs.rs"), out.join("bindings.rs"))
-            .expect("copy pregenerated bindings for docs.rs");
+        fs::copy(
+            manifest.join("src/bindings_docs.rs"),
+            out.join("bindings.rs"),
+        )
+        .expect("copy pregenerated bindings for docs.rs");
         return;
     }
 
@@ -61,8 +64,10 @@ fn main() {
     println!("cargo:rerun-if-changed={}", pin_path.display());
     let pin = read_pin(&pin_path);
 
+    println!("cargo:rustc-check-cfg=cfg(edge_infer_custom_llama)");
     let src = match env::var_os("LLAMA_CPP_DIR") {
         Some(dir) => {
+            println!("cargo:rustc-cfg=edge_infer_custom_llama");
             let dir = PathBuf::from(dir);
             if !dir.join("include/llama.h").is_file() {
                 fail(&format!(
@@ -70,7 +75,13 @@ fn main() {
                     dir.display()
                 ));
             }
-            for sub in ["include", "src", "ggml/src", "ggml/include", "CMakeLists.txt"] {
+            for sub in [
+                "include",
+                "src",
+                "ggml/src",
+                "ggml/include",
+                "CMakeLists.txt",
+            ] {
                 println!("cargo:rerun-if-changed={}", dir.join(sub).display());
             }
             dir
@@ -86,7 +97,10 @@ fn main() {
     bindgen(&src, &out);
 
     println!("cargo:rustc-env=LLAMA_CPP_PROFILE={}", profile.name());
-    println!("cargo:rustc-env=LLAMA_CPP_PIN={} {}", pin.package, pin.version);
+    println!(
+        "cargo:rustc-env=LLAMA_CPP_PIN={} {}",
+        pin.package, pin.version
+    );
     println!("cargo:profile={}", profile.name());
     println!("cargo:include={}", src.join("include").display());
     println!("cargo:src={}", src.display());
@@ -198,7 +212,10 @@ fn pinned_tree(pin: &Pin) -> PathBuf {
         // Another build won the race; its tree is as good as ours.
         let _ = fs::remove_dir_all(&tmp);
         if !stamp.is_file() {
-            fail(&format!("cannot move the extracted tree into {}", tree.display()));
+            fail(&format!(
+                "cannot move the extracted tree into {}",
+                tree.display()
+            ));
         }
     }
     tree
@@ -233,7 +250,9 @@ fn pip_download(pin: &Pin, root: &Path) -> PathBuf {
     match status {
         Ok(s) if s.success() && file.is_file() => file,
         Ok(s) => fail(&format!("pip download failed ({s}).\n{what_to_do}")),
-        Err(e) => fail(&format!("cannot run `{python} -m pip` ({e}).\n{what_to_do}")),
+        Err(e) => fail(&format!(
+            "cannot run `{python} -m pip` ({e}).\n{what_to_do}"
+        )),
     }
 }
 
@@ -361,10 +380,10 @@ impl Profile {
             Ok(a) if !a.is_empty() => Some(a),
             _ => (kind == Kind::Rk3588).then(|| "armv8.2-a+dotprod+fp16".to_string()),
         };
-        let openmp = match env::var("LLAMA_CPP_OPENMP").ok().as_deref() {
-            Some("0") | Some("off") | Some("OFF") => false,
-            _ => true,
-        };
+        let openmp = !matches!(
+            env::var("LLAMA_CPP_OPENMP").ok().as_deref(),
+            Some("0" | "off" | "OFF")
+        );
         Profile {
             kind,
             arm_arch,
@@ -449,7 +468,10 @@ fn build_shim(src: &Path) {
 }
 
 fn link(dst: &Path, p: &Profile) {
-    println!("cargo:rustc-link-search=native={}", dst.join("lib").display());
+    println!(
+        "cargo:rustc-link-search=native={}",
+        dst.join("lib").display()
+    );
     for lib in ["llama", "ggml", "ggml-cpu", "ggml-base"] {
         println!("cargo:rustc-link-lib=static={lib}");
     }
@@ -472,7 +494,9 @@ fn bindgen(src: &Path, out: &Path) {
         .allowlist_function("llama_.*")
         .allowlist_function("edge_llama_.*")
         .allowlist_function("ggml_cpu_has_.*")
-        .allowlist_function("ggml_type_name|ggml_type_size|ggml_blck_size|ggml_row_size|ggml_is_quantized")
+        .allowlist_function(
+            "ggml_type_name|ggml_type_size|ggml_blck_size|ggml_row_size|ggml_is_quantized",
+        )
         .allowlist_function("ggml_time_us|ggml_backend_load_all")
         .allowlist_type("llama_.*|ggml_type|ggml_log_level")
         .allowlist_var("LLAMA_.*")
@@ -481,7 +505,9 @@ fn bindgen(src: &Path, out: &Path) {
         .derive_default(true)
         .generate_comments(false)
         .layout_tests(true)
-        .parse_callbacks(Box::new(bindgen::CargoCallbacks::new().rerun_on_header_files(false)));
+        .parse_callbacks(Box::new(
+            bindgen::CargoCallbacks::new().rerun_on_header_files(false),
+        ));
     if let Ok(target) = env::var("TARGET") {
         if target.starts_with("aarch64") && env::var("HOST").ok().as_deref() != Some(&target) {
             // Debian's cross toolchain keeps the aarch64 headers here.

@@ -14,3 +14,23 @@ pub const BUILD_PROFILE: &str = env!("LLAMA_CPP_PROFILE");
 /// The pinned source package (`llama-cpp-python <version>`), even when `LLAMA_CPP_DIR`
 /// replaced it at build time.
 pub const PINNED_SOURCE: &str = env!("LLAMA_CPP_PIN");
+
+#[cfg(all(test, target_arch = "x86_64", not(edge_infer_custom_llama)))]
+mod tests {
+    /// docs.rs builds from `bindings_docs.rs`; it must match what the pinned (and
+    /// patched) tree generates. Regenerate with the command in README.md.
+    #[test]
+    fn docs_bindings_are_current() {
+        let generated = include_str!(concat!(env!("OUT_DIR"), "/bindings.rs"));
+        let committed = include_str!("bindings_docs.rs");
+        assert!(
+            generated == committed,
+            "llama-cpp-sys/src/bindings_docs.rs is stale: copy $OUT_DIR/bindings.rs over it (see README.md)"
+        );
+    }
+
+    #[test]
+    fn profile_is_known() {
+        assert!(["native", "rk3588", "generic"].contains(&super::BUILD_PROFILE));
+    }
+}

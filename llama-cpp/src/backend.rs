@@ -9,7 +9,7 @@ use llama_cpp_sys as sys;
 static INIT: Once = Once::new();
 
 thread_local! {
-    // The last error llama.cpp logged on this thread, so that a NULL return can be
+    // The errors llama.cpp logged on this thread since the last clear, so that a NULL return can be
     // turned into an error that says why.
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
 }
@@ -57,14 +57,28 @@ unsafe extern "C" fn log_callback(level: sys::ggml_log_level, text: *const c_cha
             _ => log::Level::Debug,
         };
         if lvl == log::Level::Error {
+            // Keep every error since the last clear: llama.cpp logs the cause first and a
+            // generic "failed to load model" after it. Drop the `function: ` prefixes.
+            let bare = msg
+                .split_once(": ")
+                .filter(|(f, _)| !f.contains(' '))
+                .map_or(msg, |(_, m)| m);
             LAST_ERROR.with(|e| {
                 let mut e = e.borrow_mut();
-                e.clear();
-                e.push_str(msg);
+                if e.len() < 4096 {
+                    if !e.is_empty() {
+                        e.push_str("; ");
+                    }
+                    e.push_str(bare);
+                }
             });
         }
         // llama.cpp is chatty at INFO; keep its INFO at debug so apps stay quiet unless asked.
-        let lvl = if lvl == log::Level::Info { log::Level::Debug } else { lvl };
+        let lvl = if lvl == log::Level::Info {
+            log::Level::Debug
+        } else {
+            lvl
+        };
         log::log!(target: "llama.cpp", lvl, "{msg}");
     });
 }

@@ -46,10 +46,16 @@ impl Model {
     /// unrecognised one is [`Error::ChatTemplate`]. A GGUF without a template (some
     /// conversions drop it) gets llama.cpp's built-in template for its architecture
     /// family where there is one (Gemma, Qwen, Phi-3), else [`Error::NoChatTemplate`].
-    pub fn apply_chat_template(&self, messages: &[ChatMessage], add_assistant: bool) -> Result<String> {
+    pub fn apply_chat_template(
+        &self,
+        messages: &[ChatMessage],
+        add_assistant: bool,
+    ) -> Result<String> {
         let tmpl = match self.chat_template() {
             Some(t) => t,
-            None => builtin_for(&self.architecture()).ok_or(Error::NoChatTemplate)?.to_string(),
+            None => builtin_for(&self.architecture())
+                .ok_or(Error::NoChatTemplate)?
+                .to_string(),
         };
         apply_template(&tmpl, messages, add_assistant)
     }
@@ -74,12 +80,21 @@ fn builtin_for(arch: &str) -> Option<&'static str> {
 
 /// Formats `messages` with an explicit template: Jinja source or a built-in name
 /// such as `chatml`, `llama3` or `gemma`.
-pub fn apply_template(template: &str, messages: &[ChatMessage], add_assistant: bool) -> Result<String> {
+pub fn apply_template(
+    template: &str,
+    messages: &[ChatMessage],
+    add_assistant: bool,
+) -> Result<String> {
     crate::backend::init();
     let tmpl = cstring("chat template", template)?;
     let owned: Vec<(CString, CString)> = messages
         .iter()
-        .map(|m| Ok((cstring("chat role", &m.role)?, cstring("chat message", &m.content)?)))
+        .map(|m| {
+            Ok((
+                cstring("chat role", &m.role)?,
+                cstring("chat message", &m.content)?,
+            ))
+        })
         .collect::<Result<_>>()?;
     let raw: Vec<sys::llama_chat_message> = owned
         .iter()
@@ -88,13 +103,23 @@ pub fn apply_template(template: &str, messages: &[ChatMessage], add_assistant: b
             content: c.as_ptr(),
         })
         .collect();
-    let total: usize = messages.iter().map(|m| m.role.len() + m.content.len()).sum();
+    let total: usize = messages
+        .iter()
+        .map(|m| m.role.len() + m.content.len())
+        .sum();
     let mut buf = vec![0u8; (total * 2 + 256).min(i32::MAX as usize)];
     for _ in 0..2 {
         // SAFETY: every pointer in `raw` points into `owned`, alive across the call;
         // buf is writable for its length.
         let n = unsafe {
-            sys::llama_chat_apply_template(tmpl.as_ptr(), raw.as_ptr(), raw.len(), add_assistant, buf.as_mut_ptr().cast(), buf.len() as i32)
+            sys::llama_chat_apply_template(
+                tmpl.as_ptr(),
+                raw.as_ptr(),
+                raw.len(),
+                add_assistant,
+                buf.as_mut_ptr().cast(),
+                buf.len() as i32,
+            )
         };
         if n < 0 {
             let head: String = template.chars().take(60).collect();

@@ -252,7 +252,10 @@ impl ContextParams {
             })
         };
         if self.n_ctx == 0 {
-            return bad("n_ctx", "must be at least 1 (0 would silently mean the model's full training context)");
+            return bad(
+                "n_ctx",
+                "must be at least 1 (0 would silently mean the model's full training context)",
+            );
         }
         if self.n_batch == 0 {
             return bad("n_batch", "must be at least 1");
@@ -278,8 +281,13 @@ impl ContextParams {
 /// Threads to use by default: the number of big cores on a big.LITTLE CPU (4 on RK3588,
 /// read from `cpu_capacity` in sysfs), else all available cores.
 pub fn default_threads() -> usize {
-    let all = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    big_cores().map(|b| b.len()).filter(|&n| n > 0).unwrap_or(all)
+    let all = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    big_cores()
+        .map(|b| b.len())
+        .filter(|&n| n > 0)
+        .unwrap_or(all)
 }
 
 /// The CPUs with the highest `cpu_capacity` (the A76 cores 4–7 on RK3588), or `None`
@@ -289,14 +297,22 @@ pub fn big_cores() -> Option<Vec<usize>> {
     for entry in std::fs::read_dir("/sys/devices/system/cpu").ok()? {
         let name = entry.ok()?.file_name();
         let name = name.to_str()?;
-        let Some(id) = name.strip_prefix("cpu").and_then(|n| n.parse::<usize>().ok()) else {
+        let Some(id) = name
+            .strip_prefix("cpu")
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
             continue;
         };
-        let cap = std::fs::read_to_string(format!("/sys/devices/system/cpu/{name}/cpu_capacity")).ok()?;
+        let cap =
+            std::fs::read_to_string(format!("/sys/devices/system/cpu/{name}/cpu_capacity")).ok()?;
         caps.push((id, cap.trim().parse::<u32>().ok()?));
     }
     let max = caps.iter().map(|c| c.1).max()?;
-    let mut big: Vec<usize> = caps.into_iter().filter(|c| c.1 == max).map(|c| c.0).collect();
+    let mut big: Vec<usize> = caps
+        .into_iter()
+        .filter(|c| c.1 == max)
+        .map(|c| c.0)
+        .collect();
     big.sort_unstable();
     Some(big)
 }
@@ -397,10 +413,17 @@ impl<'m> Context<'m> {
         // pointer stays valid because `cancel` is dropped only after llama_free.
         let raw = unsafe { sys::llama_init_from_model(model.as_ptr(), p) };
         let raw = NonNull::new(raw).ok_or_else(|| {
-            Error::ContextCreate(backend::take_last_error().unwrap_or_else(|| "no reason given".into()))
+            Error::ContextCreate(
+                backend::take_last_error().unwrap_or_else(|| "no reason given".into()),
+            )
         })?;
         // SAFETY: raw is a valid context.
-        let (n_ctx, n_batch) = unsafe { (sys::llama_n_ctx(raw.as_ptr()), sys::llama_n_batch(raw.as_ptr())) };
+        let (n_ctx, n_batch) = unsafe {
+            (
+                sys::llama_n_ctx(raw.as_ptr()),
+                sys::llama_n_batch(raw.as_ptr()),
+            )
+        };
         Ok(Context {
             raw,
             model,
@@ -461,7 +484,9 @@ impl<'m> Context<'m> {
             return;
         }
         // SAFETY: valid context and memory; positions are within i32 since n < n_ctx.
-        let ok = unsafe { sys::llama_memory_seq_rm(sys::llama_get_memory(self.as_ptr()), 0, n as i32, -1) };
+        let ok = unsafe {
+            sys::llama_memory_seq_rm(sys::llama_get_memory(self.as_ptr()), 0, n as i32, -1)
+        };
         if ok {
             self.tokens.truncate(n);
         } else {
@@ -503,7 +528,10 @@ impl<'m> Context<'m> {
             // chunk.len() tokens from it and does not write them (the *mut is historical).
             // Token is repr(transparent) over llama_token.
             let rc = unsafe {
-                let batch = sys::llama_batch_get_one(chunk.as_ptr() as *mut sys::llama_token, chunk.len() as i32);
+                let batch = sys::llama_batch_get_one(
+                    chunk.as_ptr() as *mut sys::llama_token,
+                    chunk.len() as i32,
+                );
                 sys::llama_decode(self.as_ptr(), batch)
             };
             match rc {
@@ -540,7 +568,9 @@ impl<'m> Context<'m> {
     fn truncate_memory_to_tokens(&mut self) {
         let n = self.tokens.len();
         // SAFETY: valid context and memory.
-        let ok = unsafe { sys::llama_memory_seq_rm(sys::llama_get_memory(self.as_ptr()), 0, n as i32, -1) };
+        let ok = unsafe {
+            sys::llama_memory_seq_rm(sys::llama_get_memory(self.as_ptr()), 0, n as i32, -1)
+        };
         if !ok {
             self.clear();
         }

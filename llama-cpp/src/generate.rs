@@ -179,7 +179,12 @@ struct Engine<'c, 'm> {
 }
 
 impl<'c, 'm> Engine<'c, 'm> {
-    fn new(ctx: &'c mut Context<'m>, prompt: Prompt<'_>, sampler: &'c mut Sampler, opts: GenerateOptions) -> Result<Self> {
+    fn new(
+        ctx: &'c mut Context<'m>,
+        prompt: Prompt<'_>,
+        sampler: &'c mut Sampler,
+        opts: GenerateOptions,
+    ) -> Result<Self> {
         let started = Instant::now();
         let prompt = match prompt {
             Prompt::Text(s) => ctx.model().tokenize(s, ctx.tokens().is_empty(), true)?,
@@ -258,7 +263,9 @@ impl<'c, 'm> Engine<'c, 'm> {
 
         // SAFETY: valid sampler and context; the last decode produced logits for its
         // last token (idx -1).
-        let token = Token(unsafe { sys::llama_sampler_sample(self.sampler.as_ptr(), self.ctx.as_ptr(), -1) });
+        let token = Token(unsafe {
+            sys::llama_sampler_sample(self.sampler.as_ptr(), self.ctx.as_ptr(), -1)
+        });
         let now = Instant::now();
         self.first_token.get_or_insert(now);
         self.last_token = Some(now);
@@ -307,7 +314,10 @@ impl<'c, 'm> Engine<'c, 'm> {
         Stats {
             prompt_tokens: self.prompt.len(),
             generated_tokens: self.generated,
-            time_to_first_token: self.first_token.map(|t| t - self.started).unwrap_or_default(),
+            time_to_first_token: self
+                .first_token
+                .map(|t| t - self.started)
+                .unwrap_or_default(),
             prefill_time: self.prefill_time,
             decode_time: self.first_token.map(|t| end - t).unwrap_or_default(),
             stop_reason: reason,
@@ -441,7 +451,8 @@ impl TextAssembler {
                 Err(e) => {
                     let valid = e.valid_up_to();
                     // SAFETY: from_utf8 vouched for the first `valid` bytes.
-                    self.pending.push_str(unsafe { std::str::from_utf8_unchecked(&self.bytes[..valid]) });
+                    self.pending
+                        .push_str(unsafe { std::str::from_utf8_unchecked(&self.bytes[..valid]) });
                     match e.error_len() {
                         None => {
                             self.bytes.drain(..valid);
@@ -520,7 +531,17 @@ mod tests {
     #[test]
     fn holds_a_character_split_across_tokens() {
         // "é" = C3 A9, "€" = E2 82 AC, "🦀" = F0 9F A6 80
-        let (out, _) = feed(&[], &[b"caf\xC3", b"\xA9 ", b"\xE2", b"\x82", b"\xAC\xF0\x9F", b"\xA6\x80!"]);
+        let (out, _) = feed(
+            &[],
+            &[
+                b"caf\xC3",
+                b"\xA9 ",
+                b"\xE2",
+                b"\x82",
+                b"\xAC\xF0\x9F",
+                b"\xA6\x80!",
+            ],
+        );
         assert_eq!(out, ["caf", "é ", "", "", "€", "🦀!", ""]);
     }
 

@@ -37,7 +37,10 @@ mod token;
 
 pub use backend::{build_profile, system_info};
 pub use chat::{apply_template, ChatMessage};
-pub use context::{big_cores, default_threads, CancelHandle, Context, ContextParams, FlashAttention, KvType, MemoryReport};
+pub use context::{
+    big_cores, default_threads, CancelHandle, Context, ContextParams, FlashAttention, KvType,
+    MemoryReport,
+};
 pub use error::{Error, Result};
 pub use generate::{Event, GenerateOptions, Generation, Prompt, Stats, StopReason};
 pub use model::{Model, ModelParams};

@@ -98,22 +98,34 @@ impl Model {
 
     /// Loads a GGUF model, calling `progress` with a fraction in `0.0..=1.0` as it goes.
     /// Returning `false` from `progress` cancels the load.
-    pub fn load_with_progress<F>(path: impl AsRef<Path>, params: &ModelParams, mut progress: F) -> Result<Model>
+    pub fn load_with_progress<F>(
+        path: impl AsRef<Path>,
+        params: &ModelParams,
+        mut progress: F,
+    ) -> Result<Model>
     where
         F: FnMut(f32) -> bool,
     {
         let mut state = ProgressState {
             f: &mut progress,
             panic: None,
+            stopped: false,
         };
         let model = Self::load_impl(path.as_ref(), params, Some(&mut state));
         if let Some(p) = state.panic {
             return Err(Error::CallbackPanicked(p));
         }
-        model
+        match model {
+            Err(Error::ModelLoad { path, .. }) if state.stopped => Err(Error::LoadCancelled(path)),
+            other => other,
+        }
     }
 
-    fn load_impl(path: &Path, params: &ModelParams, progress: Option<&mut ProgressState<'_>>) -> Result<Model> {
+    fn load_impl(
+        path: &Path,
+        params: &ModelParams,
+        progress: Option<&mut ProgressState<'_>>,
+    ) -> Result<Model> {
         let file_size = precheck(path)?;
         let cpath = crate::error::cstring(
             "model path",
@@ -133,13 +145,9 @@ impl Model {
             (false, false) => sys::LLAMA_LOAD_MODE_NONE,
         };
         p.check_tensors = params.check_tensors;
-        let cancelled_by_user;
         if let Some(state) = progress {
             p.progress_callback = Some(progress_trampoline);
             p.progress_callback_user_data = state as *mut ProgressState<'_> as *mut c_void;
-            cancelled_by_user = true;
-        } else {
-            cancelled_by_user = false;
         }
         backend::clear_last_error();
         // SAFETY: `cpath` outlives the call; the progress user data points at a
@@ -147,9 +155,6 @@ impl Model {
         let raw = unsafe { sys::llama_model_load_from_file(cpath.as_ptr(), p) };
         let Some(raw) = NonNull::new(raw) else {
             let reason = backend::take_last_error().unwrap_or_else(|| "no reason given".into());
-            if cancelled_by_user && reason.contains("cancelled") {
-                return Err(Error::LoadCancelled(path.to_path_buf()));
-            }
             return Err(Error::ModelLoad {
                 path: path.to_path_buf(),
                 reason,
@@ -203,7 +208,12 @@ impl Model {
         loop {
             // SAFETY: buf is writable for buf.len() bytes; key is NUL-terminated.
             let n = unsafe {
-                sys::llama_model_meta_val_str(self.as_ptr(), key.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+                sys::llama_model_meta_val_str(
+                    self.as_ptr(),
+                    key.as_ptr(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                )
             };
             if n < 0 {
                 return None;
@@ -320,7 +330,9 @@ impl Drop for Model {
 fn precheck(path: &Path) -> Result<u64> {
     let md = match fs::metadata(path) {
         Ok(md) => md,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::ModelNotFound(path.into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::ModelNotFound(path.into()))
+        }
         Err(source) => {
             return Err(Error::Io {
                 path: path.into(),
@@ -353,6 +365,7 @@ fn precheck(path: &Path) -> Result<u64> {
 struct ProgressState<'a> {
     f: &'a mut dyn FnMut(f32) -> bool,
     panic: Option<String>,
+    stopped: bool,
 }
 
 unsafe extern "C" fn progress_trampoline(progress: f32, data: *mut c_void) -> bool {
@@ -363,7 +376,10 @@ unsafe extern "C" fn progress_trampoline(progress: f32, data: *mut c_void) -> bo
         return false;
     }
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (state.f)(progress))) {
-        Ok(go_on) => go_on,
+        Ok(go_on) => {
+            state.stopped |= !go_on;
+            go_on
+        }
         Err(p) => {
             state.panic = Some(panic_message(&*p));
             false

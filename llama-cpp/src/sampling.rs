@@ -122,13 +122,19 @@ impl Sampling {
             return bad("min_p", format!("{} is outside 0..=1", self.min_p));
         }
         if !(self.repeat_penalty.is_finite() && self.repeat_penalty > 0.0) {
-            return bad("repeat_penalty", format!("{} must be positive (1.0 = off)", self.repeat_penalty));
+            return bad(
+                "repeat_penalty",
+                format!("{} must be positive (1.0 = off)", self.repeat_penalty),
+            );
         }
         if !self.frequency_penalty.is_finite() || !self.presence_penalty.is_finite() {
             return bad("frequency/presence penalty", "must be finite".into());
         }
         if self.penalty_last_n < -1 {
-            return bad("penalty_last_n", format!("{} is below -1", self.penalty_last_n));
+            return bad(
+                "penalty_last_n",
+                format!("{} is below -1", self.penalty_last_n),
+            );
         }
         Ok(())
     }
@@ -141,13 +147,23 @@ impl Sampling {
         unsafe {
             let mut cp = sys::llama_sampler_chain_default_params();
             cp.no_perf = true;
-            let chain = NonNull::new(sys::llama_sampler_chain_init(cp))
-                .ok_or_else(|| Error::InvalidParameter { name: "sampling", reason: "llama.cpp could not create a sampler chain".into() })?;
+            let chain = NonNull::new(sys::llama_sampler_chain_init(cp)).ok_or_else(|| {
+                Error::InvalidParameter {
+                    name: "sampling",
+                    reason: "llama.cpp could not create a sampler chain".into(),
+                }
+            })?;
             let sampler = Sampler { raw: chain };
             let add = |s: *mut sys::llama_sampler| sys::llama_sampler_chain_add(chain.as_ptr(), s);
-            let penalties = self.repeat_penalty != 1.0 || self.frequency_penalty != 0.0 || self.presence_penalty != 0.0;
+            let penalties = self.repeat_penalty != 1.0
+                || self.frequency_penalty != 0.0
+                || self.presence_penalty != 0.0;
             if penalties && self.penalty_last_n != 0 {
-                let last_n = if self.penalty_last_n < 0 { model.n_vocab().max(64) } else { self.penalty_last_n };
+                let last_n = if self.penalty_last_n < 0 {
+                    model.n_vocab().max(64)
+                } else {
+                    self.penalty_last_n
+                };
                 add(sys::llama_sampler_init_penalties(
                     model.n_vocab(),
                     last_n,

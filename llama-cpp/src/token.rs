@@ -21,9 +21,15 @@ impl Model {
     /// turns control-token text (e.g. `<start_of_turn>`) into the control tokens.
     ///
     /// Text with a NUL byte is refused, since llama.cpp treats text as C strings elsewhere.
-    pub fn tokenize(&self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<Token>> {
+    pub fn tokenize(
+        &self,
+        text: &str,
+        add_special: bool,
+        parse_special: bool,
+    ) -> Result<Vec<Token>> {
         check_nul("text to tokenize", text)?;
-        let len = i32::try_from(text.len()).map_err(|_| Error::Tokenize(format!("text of {} bytes is too long", text.len())))?;
+        let len = i32::try_from(text.len())
+            .map_err(|_| Error::Tokenize(format!("text of {} bytes is too long", text.len())))?;
         let mut out: Vec<Token> = Vec::with_capacity(text.len() / 3 + 8);
         for _ in 0..2 {
             // SAFETY: `text` is valid for `len` bytes; `out` has room for `capacity` tokens
@@ -49,7 +55,9 @@ impl Model {
             }
             out.reserve_exact((-n) as usize);
         }
-        Err(Error::Tokenize("llama.cpp asked for a larger buffer twice".into()))
+        Err(Error::Tokenize(
+            "llama.cpp asked for a larger buffer twice".into(),
+        ))
     }
 
     /// Appends the bytes of one token to `buf` (a piece may be part of a UTF-8 character).
@@ -62,7 +70,14 @@ impl Model {
             buf.resize(start + room, 0);
             // SAFETY: buf[start..] is writable for `room` bytes.
             let n = unsafe {
-                sys::llama_token_to_piece(self.vocab_ptr(), token.0, buf[start..].as_mut_ptr().cast(), room as i32, 0, special)
+                sys::llama_token_to_piece(
+                    self.vocab_ptr(),
+                    token.0,
+                    buf[start..].as_mut_ptr().cast(),
+                    room as i32,
+                    0,
+                    special,
+                )
             };
             if n >= 0 {
                 buf.truncate(start + n as usize);
@@ -85,7 +100,8 @@ impl Model {
         for &t in tokens {
             self.check_token(t)?;
         }
-        let n_tokens = i32::try_from(tokens.len()).map_err(|_| Error::Tokenize("too many tokens".into()))?;
+        let n_tokens =
+            i32::try_from(tokens.len()).map_err(|_| Error::Tokenize("too many tokens".into()))?;
         let mut buf = vec![0u8; tokens.len() * 8 + 16];
         loop {
             // SAFETY: tokens valid for n_tokens; buf writable for its length.
@@ -111,7 +127,10 @@ impl Model {
     pub(crate) fn check_token(&self, token: Token) -> Result<()> {
         let n_vocab = self.n_vocab();
         if token.0 < 0 || token.0 >= n_vocab {
-            return Err(Error::InvalidToken { token: token.0, n_vocab });
+            return Err(Error::InvalidToken {
+                token: token.0,
+                n_vocab,
+            });
         }
         Ok(())
     }

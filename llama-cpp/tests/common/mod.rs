@@ -1,0 +1,25 @@
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use llama_cpp::{ContextParams, Model};
+
+/// The default model, loaded once per test binary and shared (Model is Sync).
+pub fn model() -> &'static Model {
+    static MODEL: OnceLock<Model> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let path = xtask::default_model().expect("fetch the default model");
+        Model::load(path, &Default::default()).expect("load the default model")
+    })
+}
+
+/// Small contexts keep the suite quick on a 2-core machine and under emulation.
+pub fn params() -> ContextParams {
+    ContextParams::default()
+        .n_ctx(512)
+        .n_batch(256)
+        .n_ubatch(256)
+        .n_threads(2)
+}
+
+pub const PROMPT: &str = "The capital of France is";

@@ -1,0 +1,278 @@
+//! Generation on the real default model (gemma-3-270m Q4_K_M).
+
+mod common;
+
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use common::{model, params, PROMPT};
+use llama_cpp::{Context, Event, GenerateOptions, Sampling, StopReason};
+
+fn greedy_text(n: usize) -> (String, llama_cpp::Stats) {
+    let m = model();
+    let mut ctx = Context::new(m, &params()).unwrap();
+    let mut s = Sampling::greedy().build(m).unwrap();
+    let mut text = String::new();
+    let stats = ctx
+        .generate_with(
+            PROMPT,
+            &mut s,
+            GenerateOptions::default().max_tokens(n),
+            |t| {
+                text.push_str(t);
+                ControlFlow::Continue(())
+            },
+        )
+        .unwrap();
+    (text, stats)
+}
+
+#[test]
+fn greedy_32_tokens_is_deterministic() {
+    let (a, sa) = greedy_text(32);
+    let (b, sb) = greedy_text(32);
+    assert_eq!(a, b);
+    assert!(a.len() > 20, "suspiciously short output: {a:?}");
+    assert_eq!(sa.generated_tokens, 32);
+    assert_eq!(sb.generated_tokens, 32);
+    assert_eq!(sa.stop_reason, StopReason::MaxTokens);
+    assert!(
+        a.contains("Paris") || a.contains("France"),
+        "unexpected continuation: {a:?}"
+    );
+}
+
+#[test]
+fn callback_and_iterator_yield_the_same_text() {
+    let (cb, cb_stats) = greedy_text(32);
+    let m = model();
+    let mut ctx = Context::new(m, &params()).unwrap();
+    let mut s = Sampling::greedy().build(m).unwrap();
+    let mut it = String::new();
+    let mut done = None;
+    let mut events_after_done = 0;
+    for ev in ctx
+        .generate(PROMPT, &mut s, GenerateOptions::default().max_tokens(32))
+        .unwrap()
+    {
+        match ev.unwrap() {
+            Event::Text(t) => {
+                assert!(!t.is_empty(), "empty text events are not emitted");
+                assert!(done.is_none());
+                it.push_str(&t);
+            }
+            Event::Done(st) => {
+                if done.is_some() {
+                    events_after_done += 1;
+                }
+                done = Some(st);
+            }
+        }
+    }
+    assert_eq!(it, cb);
+    assert_eq!(events_after_done, 0);
+    let done = done.expect("a Done event");
+    assert_eq!(done.generated_tokens, cb_stats.generated_tokens);
+    assert_eq!(done.prompt_tokens, cb_stats.prompt_tokens);
+}
+
+#[test]
+fn stats_are_filled_in() {
+    let (_, st) = greedy_text(16);
+    let expected_prompt = model().tokenize(PROMPT, true, true).unwrap().len();
+    assert_eq!(st.prompt_tokens, expected_prompt);
+    assert_eq!(st.generated_tokens, 16);
+    assert!(st.time_to_first_token > std::time::Duration::ZERO);
+    assert!(st.time_to_first_token >= st.prefill_time);
+    assert!(st.prefill_tokens_per_second() > 0.0);
+    assert!(st.decode_tokens_per_second() > 0.0);
+}
+
+#[test]
+fn cancel_from_another_thread_stops_within_one_token() {
+    let m = model();
+    let mut ctx = Context::new(m, &params()).unwrap();
+    let handle = ctx.cancel_handle();
+    let mut s = Sampling::default()
+        .temperature(1.0)
+        .seed(7)
+        .build(m)
+        .unwrap();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let at_cancel = Arc::new(AtomicUsize::new(usize::MAX));
+    let canceller = {
+        let (seen, at_cancel) = (seen.clone(), at_cancel.clone());
+        std::thread::spawn(move || {
+            while seen.load(Ordering::SeqCst) < 5 {
+                std::thread::yield_now();
+            }
+            at_cancel.store(seen.load(Ordering::SeqCst), Ordering::SeqCst);
+            handle.cancel();
+        })
+    };
+    let mut tokens_text = 0usize;
+    let stats = ctx
+        .generate_with(
+            PROMPT,
+            &mut s,
+            GenerateOptions::default().max_tokens(400),
+            |_| {
+                tokens_text += 1;
+                seen.store(tokens_text, Ordering::SeqCst);
+                ControlFlow::Continue(())
+            },
+        )
+        .unwrap();
+    canceller.join().unwrap();
+    let at = at_cancel.load(Ordering::SeqCst);
+    assert_eq!(stats.stop_reason, StopReason::Cancelled);
+    assert!(at >= 5);
+    // The token being decoded when cancel() returned may still finish; no more.
+    assert!(
+        stats.generated_tokens <= at + 1,
+        "generated {} tokens, cancel came after {at}",
+        stats.generated_tokens
+    );
+    // The context stays usable after a cancel.
+    let mut g = Sampling::greedy().build(m).unwrap();
+    ctx.clear();
+    let st = ctx
+        .generate_with(
+            PROMPT,
+            &mut g,
+            GenerateOptions::default().max_tokens(4),
+            |_| ControlFlow::Continue(()),
+        )
+        .unwrap();
+    assert_eq!(st.generated_tokens, 4);
+}
+
+#[test]
+fn callback_break_stops_generation() {
+    let m = model();
+    let mut ctx = Context::new(m, &params()).unwrap();
+    let mut s = Sampling::greedy().build(m).unwrap();
+    let mut calls = 0;
+    let st = ctx
+        .generate_with(
+            PROMPT,
+            &mut s,
+            GenerateOptions::default().max_tokens(64),
+            |_| {
+                calls += 1;
+                if calls == 3 {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            },
+        )
+        .unwrap();
+    assert_eq!(calls, 3);
+    assert_eq!(st.stop_reason, StopReason::Cancelled);
+}
+
+#[test]
+fn stop_string_ends_generation_before_it() {
+    let (full, _) = greedy_text(32);
+    // A stop string taken from the middle of the greedy continuation.
+    let start = full.char_indices().nth(full.chars().count() / 2).unwrap().0;
+    let stop: String = full[start..].chars().take(4).collect();
+    let expected = &full[..full.find(&stop).unwrap()];
+
+    let m = model();
+    let mut ctx = Context::new(m, &params()).unwrap();
+    let mut s = Sampling::greedy().build(m).unwrap();
+    let mut text = String::new();
+    let st = ctx
+        .generate_with(
+            PROMPT,
+            &mut s,
+            GenerateOptions::default().max_tokens(32).stop(stop.clone()),
+            |t| {
+                text.push_str(t);
+                ControlFlow::Continue(())
+            },
+        )
+        .unwrap();
+    assert_eq!(text, expected);
+    assert_eq!(st.stop_reason, StopReason::StopString(stop));
+}
+
+#[test]
+fn seeded_sampling_is_reproducible_and_seed_matters() {
+    let m = model();
+    let run = |seed| {
+        let mut ctx = Context::new(m, &params()).unwrap();
+        let mut s = Sampling::default()
+            .temperature(1.2)
+            .top_k(100)
+            .seed(seed)
+            .build(m)
+            .unwrap();
+        let mut text = String::new();
+        ctx.generate_with(
+            PROMPT,
+            &mut s,
+            GenerateOptions::default().max_tokens(24),
+            |t| {
+                text.push_str(t);
+                ControlFlow::Continue(())
+            },
+        )
+        .unwrap();
+        text
+    };
+    let a = run(1);
+    assert_eq!(a, run(1));
+    assert!(run(2) != a || run(3) != a, "three seeds gave the same text");
+}
+
+#[test]
+fn continuing_a_context_only_evaluates_new_tokens() {
+    let m = model();
+    let mut ctx = Context::new(m, &params()).unwrap();
+    let mut s = Sampling::greedy().build(m).unwrap();
+    let st1 = ctx
+        .generate_with(
+            PROMPT,
+            &mut s,
+            GenerateOptions::default().max_tokens(8),
+            |_| ControlFlow::Continue(()),
+        )
+        .unwrap();
+    let cached = ctx.tokens().len();
+    // The 8th token was not decoded (nobody needs its logits).
+    assert_eq!(cached, st1.prompt_tokens + 7);
+    let more = m.tokenize(" And", false, false).unwrap();
+    let st2 = ctx
+        .generate_with(
+            &more,
+            &mut s,
+            GenerateOptions::default().max_tokens(4),
+            |_| ControlFlow::Continue(()),
+        )
+        .unwrap();
+    assert_eq!(st2.prompt_tokens, more.len());
+    assert_eq!(ctx.tokens().len(), cached + more.len() + 3);
+}
+
+#[test]
+fn context_full_is_a_stop_reason_not_an_error() {
+    let m = model();
+    let mut ctx = Context::new(m, &params().n_ctx(16)).unwrap();
+    let mut s = Sampling::greedy().build(m).unwrap();
+    let n_ctx = ctx.n_ctx() as usize; // llama.cpp rounds small sizes up
+    let st = ctx
+        .generate_with(
+            PROMPT,
+            &mut s,
+            GenerateOptions::default().max_tokens(n_ctx * 2),
+            |_| ControlFlow::Continue(()),
+        )
+        .unwrap();
+    assert_eq!(st.stop_reason, StopReason::ContextFull);
+    assert_eq!(ctx.tokens().len(), n_ctx);
+    assert!(st.prompt_tokens + st.generated_tokens <= n_ctx + 1);
+}
