@@ -1,0 +1,261 @@
+//! Up-front checks run before `rkllm_init`, so that common mistakes become typed errors
+//! instead of a runtime crash or an opaque init failure.
+use crate::error::{Error, Result};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Largest `max_context_len` any RKLLM conversion supports.
+pub const MAX_CONTEXT_LEN: i32 = 16384;
+
+/// Whether a host check runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Check {
+    /// Run it, unless the runtime is edge-infer's test double (which needs no NPU and
+    /// ignores the CPU mask). Default.
+    #[default]
+    Auto,
+    /// Always run it.
+    Always,
+    /// Never run it.
+    Skip,
+}
+
+impl Check {
+    fn enabled(self, test_double: bool) -> bool {
+        match self {
+            Check::Auto => !test_double,
+            Check::Always => true,
+            Check::Skip => false,
+        }
+    }
+}
+
+/// Checks of the machine: CPUs named by the mask are online, an NPU device node is
+/// accessible. The roots are injectable for tests.
+///
+/// `RKLLM_SKIP_NPU_CHECK=1` in the environment turns an [`Check::Auto`] NPU check off (for
+/// containers that expose the NPU differently).
+#[derive(Debug, Clone)]
+pub struct HostChecks {
+    sysfs_root: PathBuf,
+    dev_root: PathBuf,
+    cpus_online: Check,
+    npu: Check,
+}
+
+impl Default for HostChecks {
+    fn default() -> Self {
+        HostChecks {
+            sysfs_root: "/sys".into(),
+            dev_root: "/dev".into(),
+            cpus_online: Check::Auto,
+            npu: Check::Auto,
+        }
+    }
+}
+
+impl HostChecks {
+    /// Reads `<root>/devices/system/cpu/online` instead of `/sys/...`.
+    pub fn sysfs_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.sysfs_root = root.into();
+        self
+    }
+    /// Looks for `<root>/dri/renderD*` and `<root>/rknpu` instead of under `/dev`.
+    pub fn dev_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.dev_root = root.into();
+        self
+    }
+    /// Policy for the online-CPU check.
+    pub fn cpus_online(mut self, c: Check) -> Self {
+        self.cpus_online = c;
+        self
+    }
+    /// Policy for the NPU device check.
+    pub fn npu(mut self, c: Check) -> Self {
+        self.npu = c;
+        self
+    }
+
+    pub(crate) fn run(&self, mask: u32, test_double: bool) -> Result<()> {
+        if self.cpus_online.enabled(test_double) {
+            check_cpus_online(&self.sysfs_root, mask)?;
+        }
+        let env_skip = std::env::var("RKLLM_SKIP_NPU_CHECK").is_ok_and(|v| v == "1");
+        if self.npu.enabled(test_double) && !(self.npu == Check::Auto && env_skip) {
+            check_npu(&self.dev_root)?;
+        }
+        Ok(())
+    }
+}
+
+/// Model file: exists, is a file, non-empty, readable, not a Git LFS pointer.
+pub(crate) fn check_model_file(path: &Path) -> Result<()> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::ModelNotFound(path.into()))
+        }
+        Err(source) => {
+            return Err(Error::ModelUnreadable {
+                path: path.into(),
+                source,
+            })
+        }
+    };
+    if meta.is_dir() {
+        return Err(Error::ModelIsDirectory(path.into()));
+    }
+    if meta.len() == 0 {
+        return Err(Error::ModelEmpty(path.into()));
+    }
+    let mut head = [0u8; 64];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|source| Error::ModelUnreadable {
+            path: path.into(),
+            source,
+        })?;
+    if head[..n].starts_with(b"version https://git-lfs") {
+        return Err(Error::ModelIsLfsPointer(path.into()));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_context_len(n: i32) -> Result<()> {
+    if n <= 0 || n > MAX_CONTEXT_LEN {
+        return Err(Error::InvalidContextLen(n));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_cpu_mask(mask: u32, count: i32) -> Result<()> {
+    if mask == 0 {
+        return Err(Error::EmptyCpuMask);
+    }
+    let bits = mask.count_ones();
+    if count != bits as i32 {
+        return Err(Error::CpuCountMismatch { mask, count, bits });
+    }
+    Ok(())
+}
+
+/// Parses a sysfs CPU list such as `0-3,5,7-8`.
+pub fn parse_cpu_list(s: &str) -> Option<Vec<u32>> {
+    let mut out = Vec::new();
+    for part in s.trim().split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u32, u32) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+                if a > b || b > 4095 {
+                    return None;
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(part.trim().parse().ok()?),
+        }
+    }
+    Some(out)
+}
+
+pub(crate) fn check_cpus_online(sysfs_root: &Path, mask: u32) -> Result<()> {
+    let path = sysfs_root.join("devices/system/cpu/online");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::CpuListUnreadable {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    let online = parse_cpu_list(&text).ok_or_else(|| Error::CpuListUnreadable {
+        path: path.clone(),
+        reason: format!("cannot parse {text:?}"),
+    })?;
+    let offline: Vec<u32> = (0..32)
+        .filter(|c| mask & (1 << c) != 0 && !online.contains(c))
+        .collect();
+    if !offline.is_empty() {
+        return Err(Error::CpusOffline {
+            mask,
+            offline,
+            online: text.trim().to_owned(),
+            path,
+        });
+    }
+    Ok(())
+}
+
+/// Finds an accessible NPU node: `<dev>/dri/renderD*` or `<dev>/rknpu`.
+pub(crate) fn check_npu(dev_root: &Path) -> Result<PathBuf> {
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir(dev_root.join("dri"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("renderD"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    candidates.sort();
+    candidates.push(dev_root.join("rknpu"));
+    let mut first_err = None;
+    for c in &candidates {
+        if std::fs::symlink_metadata(c).is_err() {
+            continue;
+        }
+        match std::fs::OpenOptions::new().read(true).write(true).open(c) {
+            Ok(_) => return Ok(c.clone()),
+            Err(source) => {
+                first_err.get_or_insert(Error::NpuDeviceInaccessible {
+                    path: c.clone(),
+                    source,
+                });
+            }
+        }
+    }
+    Err(first_err.unwrap_or(Error::NoNpuDevice {
+        searched: vec![dev_root.join("dri/renderD*"), dev_root.join("rknpu")],
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(
+            parse_cpu_list("0-3,5,7-8\n"),
+            Some(vec![0, 1, 2, 3, 5, 7, 8])
+        );
+        assert_eq!(parse_cpu_list("0"), Some(vec![0]));
+        assert_eq!(parse_cpu_list("3-1"), None);
+        assert_eq!(parse_cpu_list("x"), None);
+    }
+
+    #[test]
+    fn mask_and_count() {
+        assert!(check_cpu_mask(0xF0, 4).is_ok());
+        assert!(matches!(
+            check_cpu_mask(0xF0, 3),
+            Err(Error::CpuCountMismatch { bits: 4, .. })
+        ));
+        assert!(matches!(check_cpu_mask(0, 0), Err(Error::EmptyCpuMask)));
+    }
+
+    #[test]
+    fn context_len_bounds() {
+        assert!(check_context_len(1).is_ok() && check_context_len(16384).is_ok());
+        assert!(matches!(
+            check_context_len(0),
+            Err(Error::InvalidContextLen(0))
+        ));
+        assert!(matches!(
+            check_context_len(-5),
+            Err(Error::InvalidContextLen(-5))
+        ));
+        assert!(matches!(
+            check_context_len(16385),
+            Err(Error::InvalidContextLen(16385))
+        ));
+    }
+}
