@@ -98,6 +98,10 @@ fn main() {
 
     println!("cargo:rustc-env=LLAMA_CPP_PROFILE={}", profile.name());
     println!(
+        "cargo:rustc-env=LLAMA_CPP_ARM_ARCH={}",
+        profile.arm_arch.as_deref().unwrap_or("")
+    );
+    println!(
         "cargo:rustc-env=LLAMA_CPP_PIN={} {}",
         pin.package, pin.version
     );
@@ -352,6 +356,8 @@ impl Profile {
         let target = env::var("TARGET").unwrap();
         let host = env::var("HOST").unwrap();
         let cross = target != host;
+        let rk3588_feature = env::var_os("CARGO_FEATURE_RK3588").is_some()
+            || env::var_os("CARGO_FEATURE_RK3588_FP16").is_some();
         let kind = match env::var("LLAMA_CPP_PROFILE").ok().as_deref() {
             Some("native") => Kind::Native,
             Some("rk3588") => Kind::Rk3588,
@@ -359,7 +365,19 @@ impl Profile {
             Some(other) => fail(&format!(
                 "LLAMA_CPP_PROFILE={other} is not a profile; use native, rk3588 or generic"
             )),
-            None if env::var_os("CARGO_FEATURE_RK3588").is_some() => Kind::Rk3588,
+            // The feature only means something for aarch64 targets: `--all-features` on an
+            // x86-64 workstation should still build (natively) rather than fail.
+            None if rk3588_feature && target.starts_with("aarch64") => Kind::Rk3588,
+            None if rk3588_feature => {
+                println!(
+                    "cargo:warning=feature rk3588 ignored: it is for aarch64 targets, not {target}"
+                );
+                if cross {
+                    Kind::Generic
+                } else {
+                    Kind::Native
+                }
+            }
             None if cross && target.starts_with("aarch64") => Kind::Rk3588,
             None if cross => Kind::Generic,
             None => Kind::Native,
@@ -376,9 +394,15 @@ impl Profile {
         // Cortex-A76 is armv8.2-a with dotprod and fp16. The extensions must be part of
         // -march itself: ggml turns GGML_CPU_ARM_ARCH into -march=..., which overrides any
         // -mcpu=cortex-a76+dotprod given in CFLAGS and silently drops dotprod.
+        // fp16 vector arithmetic is opt-in (feature rk3588-fp16): with it, ggml accumulates
+        // f16 dot products in fp16, and measured greedy output drifted further from the
+        // reference with an f16 KV cache and flash attention off (README, numerics).
         let arm_arch = match env::var("LLAMA_CPP_ARM_ARCH") {
             Ok(a) if !a.is_empty() => Some(a),
-            _ => (kind == Kind::Rk3588).then(|| "armv8.2-a+dotprod+fp16".to_string()),
+            _ if kind == Kind::Rk3588 && env::var_os("CARGO_FEATURE_RK3588_FP16").is_some() => {
+                Some("armv8.2-a+dotprod+fp16".to_string())
+            }
+            _ => (kind == Kind::Rk3588).then(|| "armv8.2-a+dotprod".to_string()),
         };
         let openmp = !matches!(
             env::var("LLAMA_CPP_OPENMP").ok().as_deref(),

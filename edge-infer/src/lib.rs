@@ -1,3 +1,81 @@
-//! One Generator API over llama.cpp (CPU) and RKLLM (NPU) (not yet implemented).
+//! One [`Generator`] API over llama.cpp (CPU) and RKLLM (NPU), with model profiles,
+//! fallback routing and multi-turn chat sessions.
 //!
-//! This crate is a placeholder in the workspace; it exports nothing yet.
+//! * [`Registry`]: models (backend, file, context, threads, CPU placement, K/V cache
+//!   types, RKLLM CPU mask) and profiles (`fast`, `default`, `quality`, ...: ordered model
+//!   lists), from a TOML file ([`Registry::load`]) or built in ([`Registry::builtin`]).
+//! * [`Registry::open_profile`]: opens the first model of a profile that works and
+//!   reports which one served and why the others were skipped ([`RouteReport`]).
+//! * [`Generator`]: the same [`Request`] (messages, [`Sampling`], max tokens, stop strings,
+//!   tools JSON) and the same [`Event`]s (text, reasoning, `Done` with [`Stats`]) on both
+//!   backends; consumed as an iterator, with a callback, collected, or (feature `async`)
+//!   as a `Stream`. [`CancelHandle`] stops either backend from any thread.
+//! * Reasoning (`<think>…</think>`, Gemma's thought channel, harmony's analysis channel)
+//!   is dropped, kept inline, or streamed as [`Event::Reasoning`], by
+//!   [`ReasoningMode`], even when a marker is split across tokens.
+//! * [`ChatSession`]: multi-turn chat that reuses the KV cache between turns, with a
+//!   [`ContextPolicy`] for when the context fills.
+//!
+//! ```no_run
+//! use edge_infer::{ChatSession, Event, Registry, Request, Sampling};
+//! # fn main() -> edge_infer::Result<()> {
+//! let registry = Registry::load("edge-infer.toml")?;
+//! let routed = registry.open_profile("fast")?; // NPU model, else the CPU fallback
+//! println!("{}", routed.report);
+//! let mut chat = ChatSession::new(routed.generator)
+//!     .settings(Request::default().sampling(Sampling::default().temperature(0.7)).max_tokens(128));
+//! let stats = chat.send_with("Hello!", &mut |event| {
+//!     if let Event::Text(t) = event {
+//!         print!("{t}");
+//!     }
+//!     std::ops::ControlFlow::Continue(())
+//! })?;
+//! println!("\n{stats}");
+//! # Ok(()) }
+//! ```
+//!
+//! CPU placement: llama.cpp models run on a worker thread pinned (`sched_setaffinity`)
+//! to the model's `cores` (default: the big cores found from `cpu_capacity` in sysfs,
+//! 4–7 on RK3588) before its first decode, so llama.cpp's OpenMP threads, which inherit
+//! the mask of the thread that starts them, run there too. RKLLM models take a CPU mask
+//! (default `0xF0`).
+#![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod affinity;
+mod config;
+mod error;
+mod generator;
+mod llama;
+mod npu;
+mod output;
+pub mod reasoning;
+mod request;
+mod router;
+mod session;
+#[cfg(feature = "async")]
+mod stream;
+
+pub use config::{BackendKind, ModelConfig, Registry, BUILTIN_REGISTRY, DEFAULT_MODEL_FILE};
+pub use error::{Error, ModelError, Result, Skipped};
+pub use generator::{
+    CancelHandle, Completion, Event, EventSender, EventStream, Generator, ModelInfo, Stats,
+    StopReason,
+};
+pub use reasoning::ReasoningMode;
+pub use request::{ContextPolicy, Message, Request, Role, Sampling};
+pub use router::{RouteReport, Routed};
+pub use session::ChatSession;
+#[cfg(feature = "async")]
+pub use stream::AsyncEventStream;
+
+/// Compile-time checks of the documented thread-safety.
+#[allow(dead_code)]
+fn _assert_thread_safety() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<CancelHandle>();
+    send_sync::<Registry>();
+    send::<Box<dyn Generator>>();
+    send::<ChatSession>();
+}

@@ -1419,6 +1419,24 @@ unsafe extern "C" {
     ) -> *mut llama_context;
 }
 unsafe extern "C" {
+    pub fn llama_init_from_model_kv_layers(
+        model: *mut llama_model,
+        params: llama_context_params,
+        type_k: *const ggml_type,
+        type_v: *const ggml_type,
+        n_layer: usize,
+    ) -> *mut llama_context;
+}
+unsafe extern "C" {
+    pub fn llama_get_kv_layer_types(
+        ctx: *const llama_context,
+        type_k: *mut ggml_type,
+        type_v: *mut ggml_type,
+        n_cells: *mut u32,
+        n_layer: usize,
+    ) -> i32;
+}
+unsafe extern "C" {
     pub fn llama_free(ctx: *mut llama_context);
 }
 unsafe extern "C" {

@@ -11,6 +11,9 @@ include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
 /// The build profile llama.cpp was compiled with: `native`, `rk3588` or `generic`.
 pub const BUILD_PROFILE: &str = env!("LLAMA_CPP_PROFILE");
 
+/// The `-march` value of an ARM build (`armv8.2-a+dotprod` for rk3588), empty otherwise.
+pub const ARM_ARCH: &str = env!("LLAMA_CPP_ARM_ARCH");
+
 /// The pinned source package (`llama-cpp-python <version>`), even when `LLAMA_CPP_DIR`
 /// replaced it at build time.
 pub const PINNED_SOURCE: &str = env!("LLAMA_CPP_PIN");

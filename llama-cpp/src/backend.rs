@@ -86,11 +86,36 @@ unsafe extern "C" fn log_callback(level: sys::ggml_log_level, text: *const c_cha
 /// llama.cpp's own report of the CPU features it was compiled for, e.g.
 /// `CPU : NEON = 1 | ARM_FMA = 1 | FP16_VA = 1 | DOTPROD = 1 | ...`.
 pub fn system_info() -> String {
-    init();
-    // SAFETY: returns a pointer to a static buffer owned by llama.cpp.
-    let p = unsafe { sys::llama_print_system_info() };
-    // SAFETY: non-NULL, NUL-terminated, and we copy it before any other call could rewrite it.
-    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+    // llama_print_system_info rewrites a static buffer: call it once, under a OnceLock.
+    static INFO: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    INFO.get_or_init(|| {
+        init();
+        // SAFETY: returns a pointer to a static buffer owned by llama.cpp; the OnceLock
+        // makes this the only call, so nothing rewrites it while we copy.
+        let p = unsafe { sys::llama_print_system_info() };
+        // SAFETY: non-NULL, NUL-terminated.
+        unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+    })
+    .clone()
+}
+
+/// The CPU features in [`system_info`] as `(name, value)` pairs, e.g.
+/// `("DOTPROD", "1")`, in llama.cpp's order.
+///
+/// ```
+/// let features = llama_cpp::cpu_features();
+/// assert!(features.iter().any(|(name, _)| name == "OPENMP" || name == "REPACK"));
+/// ```
+pub fn cpu_features() -> Vec<(String, String)> {
+    let info = system_info();
+    info.split('|')
+        .filter_map(|part| {
+            // The first entry of each backend carries its name: "CPU : SSE3 = 1".
+            let part = part.rsplit(" : ").next().unwrap_or(part);
+            let (k, v) = part.split_once('=')?;
+            Some((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
 }
 
 /// The llama.cpp build profile (`native`, `rk3588` or `generic`) this crate was built with.

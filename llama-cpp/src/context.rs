@@ -11,6 +11,7 @@ use llama_cpp_sys as sys;
 
 use crate::backend;
 use crate::error::{Error, Result};
+use crate::kv_layers::{KvLayerSummary, KvLayers};
 use crate::model::Model;
 use crate::token::Token;
 
@@ -46,9 +47,27 @@ impl KvType {
     /// 4-bit non-linear.
     pub const IQ4_NL: KvType = KvType(sys::GGML_TYPE_IQ4_NL);
 
+    /// The types llama.cpp's CPU backend supports for the K and V caches.
+    pub const CACHE_TYPES: [KvType; 9] = [
+        KvType::F32,
+        KvType::F16,
+        KvType::BF16,
+        KvType::Q8_0,
+        KvType::Q4_0,
+        KvType::Q4_1,
+        KvType::Q5_0,
+        KvType::Q5_1,
+        KvType::IQ4_NL,
+    ];
+
     /// The raw `ggml_type`.
     pub fn raw(self) -> sys::ggml_type {
         self.0
+    }
+
+    /// From a raw `ggml_type` known to be valid (below `GGML_TYPE_COUNT`).
+    pub(crate) fn from_raw(t: sys::ggml_type) -> KvType {
+        KvType(t)
     }
 
     /// ggml's name for the type (`f16`, `q8_0`, ...).
@@ -166,10 +185,11 @@ pub struct ContextParams {
     n_ubatch: u32,
     n_threads: i32,
     n_threads_batch: Option<i32>,
-    flash_attn: FlashAttention,
+    pub(crate) flash_attn: FlashAttention,
     type_k: KvType,
     type_v: KvType,
     swa_full: bool,
+    pub(crate) kv_layers: KvLayers,
 }
 
 impl Default for ContextParams {
@@ -184,6 +204,7 @@ impl Default for ContextParams {
             type_k: KvType::F16,
             type_v: KvType::F16,
             swa_full: false,
+            kv_layers: KvLayers::Uniform,
         }
     }
 }
@@ -269,6 +290,11 @@ impl ContextParams {
         if matches!(self.n_threads_batch, Some(n) if n <= 0) {
             return bad("n_threads_batch", "must be at least 1");
         }
+        for (name, t) in [("type_k", self.type_k), ("type_v", self.type_v)] {
+            if !KvType::CACHE_TYPES.contains(&t) {
+                return bad(name, &format!("{t} is not a KV cache type llama.cpp supports; use one of f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl"));
+            }
+        }
         if self.type_v.is_quantized() && self.flash_attn == FlashAttention::Off {
             return Err(Error::QuantizedVNeedsFlashAttention {
                 type_v: self.type_v.to_string(),
@@ -326,10 +352,12 @@ pub struct MemoryReport {
     pub kv_bytes: u64,
     /// Compute (scratch) buffers.
     pub compute_bytes: u64,
-    /// K cache type.
+    /// K cache type (with per-layer types: the type of the first cached layer).
     pub type_k: KvType,
-    /// V cache type.
+    /// V cache type (with per-layer types: the type of the first cached layer).
     pub type_v: KvType,
+    /// How many cached layers use each K and V type, as llama.cpp allocated them.
+    pub kv_layers: KvLayerSummary,
 }
 
 /// Stops a generation from another thread. Cheap to clone; `Send + Sync`.
@@ -363,6 +391,7 @@ pub struct Context<'m> {
     n_batch: u32,
     type_k: KvType,
     type_v: KvType,
+    pub(crate) kv_layers: KvLayers,
 }
 
 // SAFETY: a llama_context may be used from any thread as long as calls are not
@@ -391,6 +420,7 @@ impl<'m> Context<'m> {
     /// [`Error::InvalidParameter`] rather than a llama.cpp abort.
     pub fn new(model: &'m Model, params: &ContextParams) -> Result<Context<'m>> {
         params.validate()?;
+        let layer_table = crate::kv_layers::resolve_for(model, params)?;
         backend::init();
         let cancel = Arc::new(AtomicBool::new(false));
         // SAFETY: plain getter returning a struct by value.
@@ -409,9 +439,9 @@ impl<'m> Context<'m> {
         p.abort_callback = Some(abort_callback);
         p.abort_callback_data = Arc::as_ptr(&cancel) as *mut c_void;
         backend::clear_last_error();
-        // SAFETY: the model is valid for 'm, which outlives the context; the abort data
-        // pointer stays valid because `cancel` is dropped only after llama_free.
-        let raw = unsafe { sys::llama_init_from_model(model.as_ptr(), p) };
+        // The model is valid for 'm, which outlives the context; the abort data pointer
+        // stays valid because `cancel` is dropped only after llama_free.
+        let raw = crate::kv_layers::init_context(model, p, layer_table.as_deref());
         let raw = NonNull::new(raw).ok_or_else(|| {
             Error::ContextCreate(
                 backend::take_last_error().unwrap_or_else(|| "no reason given".into()),
@@ -431,8 +461,15 @@ impl<'m> Context<'m> {
             tokens: Vec::new(),
             n_ctx,
             n_batch,
-            type_k: params.type_k,
-            type_v: params.type_v,
+            type_k: layer_table
+                .as_ref()
+                .and_then(|t| t.first())
+                .map_or(params.type_k, |l| l.k),
+            type_v: layer_table
+                .as_ref()
+                .and_then(|t| t.first())
+                .map_or(params.type_v, |l| l.v),
+            kv_layers: params.kv_layers.clone(),
         })
     }
 
@@ -460,6 +497,10 @@ impl<'m> Context<'m> {
         &self.tokens
     }
 
+    pub(crate) fn tokens_mut(&mut self) -> &mut Vec<Token> {
+        &mut self.tokens
+    }
+
     /// A handle that cancels this context's generation from another thread.
     pub fn cancel_handle(&self) -> CancelHandle {
         CancelHandle(self.cancel.clone())
@@ -480,14 +521,25 @@ impl<'m> Context<'m> {
     /// Falls back to clearing everything if llama.cpp cannot cut the cache there
     /// (e.g. a sliding-window cache that already forgot that part).
     pub fn truncate(&mut self, n: usize) {
-        if n >= self.tokens.len() {
-            return;
+        if n < self.tokens.len() {
+            self.cut_cache_to(n);
         }
-        // SAFETY: valid context and memory; positions are within i32 since n < n_ctx.
-        let ok = unsafe {
-            sys::llama_memory_seq_rm(sys::llama_get_memory(self.as_ptr()), 0, n as i32, -1)
+    }
+
+    /// Removes cache positions from `n` on, and keeps the first `n` tokens only if the
+    /// cache can still serve them: a sliding-window cache (without `swa_full`) holds just
+    /// the last window, and llama.cpp's `seq_rm` reports success even when cutting below
+    /// it, so the window is checked here (as llama-server does) and the cache cleared
+    /// when it no longer reaches back far enough.
+    fn cut_cache_to(&mut self, n: usize) {
+        // SAFETY: valid context and memory; positions fit i32 since n <= n_ctx.
+        let (ok, pos_min) = unsafe {
+            let mem = sys::llama_get_memory(self.as_ptr());
+            let ok = sys::llama_memory_seq_rm(mem, 0, n as i32, -1);
+            (ok, sys::llama_memory_seq_pos_min(mem, 0))
         };
-        if ok {
+        let needed_from = n.saturating_sub(self.model.n_swa() as usize) as i32;
+        if ok && (n == 0 || (pos_min >= 0 && pos_min <= needed_from)) {
             self.tokens.truncate(n);
         } else {
             self.clear();
@@ -566,14 +618,7 @@ impl<'m> Context<'m> {
     }
 
     fn truncate_memory_to_tokens(&mut self) {
-        let n = self.tokens.len();
-        // SAFETY: valid context and memory.
-        let ok = unsafe {
-            sys::llama_memory_seq_rm(sys::llama_get_memory(self.as_ptr()), 0, n as i32, -1)
-        };
-        if !ok {
-            self.clear();
-        }
+        self.cut_cache_to(self.tokens.len());
     }
 
     /// Logits of the last evaluated token (length = vocabulary size). Empty before
@@ -604,6 +649,7 @@ impl<'m> Context<'m> {
             compute_bytes: k as u64,
             type_k: self.type_k,
             type_v: self.type_v,
+            kv_layers: KvLayerSummary::from_layers(&self.kv_layer_caches()),
         }
     }
 

@@ -76,6 +76,44 @@ pub enum Error {
     /// A user callback panicked; the panic was caught at the FFI boundary.
     #[error("a callback panicked: {0}")]
     CallbackPanicked(String),
+    /// A per-layer K/V type table whose length is not the model's layer count.
+    #[error(
+        "the per-layer KV type table has {got} entries but the model has {expected} layers; \
+         give exactly one (K, V) entry per layer"
+    )]
+    KvLayerTableLength { expected: u32, got: usize },
+    /// A hybrid KV split past the model's last layer.
+    #[error(
+        "the hybrid KV split {split} is past the model's {n_layer} layers; use 0..={n_layer} \
+         (0 = every layer late, {n_layer} = every layer early)"
+    )]
+    KvSplitOutOfRange { split: u32, n_layer: u32 },
+    /// The cache cannot shift positions (M-RoPE models, or an iSWA cache smaller than the context).
+    #[error(
+        "this KV cache cannot shift token positions (K-shift); for a sliding-window model \
+         create the context with swa_full(true), or re-evaluate the kept tokens instead"
+    )]
+    KvShiftUnsupported,
+    /// A saved state made with other per-layer K/V types than this context's.
+    #[error(
+        "the saved state was made with a different KV cache layout: layer {layer} was saved as \
+         {saved} but this context stores {current}; load it into a context created with the \
+         same per-layer K/V types"
+    )]
+    StateLayoutMismatch {
+        layer: u32,
+        saved: String,
+        current: String,
+    },
+    /// The bytes are not a state saved by `Context::state_save`.
+    #[error("not a usable saved state: {0}")]
+    StateFormat(String),
+    /// llama.cpp rejected the saved KV data.
+    #[error("llama.cpp refused the saved state: {0}")]
+    StateLoad(String),
+    /// llama.cpp could not serialise the state.
+    #[error("llama.cpp could not save the state: {0}")]
+    StateSave(String),
 }
 
 /// Shorthand for `Result<T, llama_cpp::Error>`.

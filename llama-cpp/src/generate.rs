@@ -239,10 +239,13 @@ impl<'c, 'm> Engine<'c, 'm> {
             let t = Instant::now();
             let mut prompt = std::mem::take(&mut self.prompt);
             if prompt.is_empty() {
-                // Nothing new: re-evaluate the last cached token to get fresh logits.
-                let n = self.ctx.tokens().len();
-                prompt.push(self.ctx.tokens()[n - 1]);
+                // Nothing new: re-evaluate the last cached token to get fresh logits. If
+                // the cache cannot be cut there, it was cleared: evaluate everything again.
+                let cached = self.ctx.tokens().to_vec();
+                let n = cached.len();
                 self.ctx.truncate(n - 1);
+                let kept = self.ctx.tokens().len();
+                prompt.extend_from_slice(&cached[kept..]);
             }
             let ok = self.ctx.decode(&prompt)?;
             self.prefill_time = t.elapsed();
@@ -266,13 +269,14 @@ impl<'c, 'm> Engine<'c, 'm> {
         let token = Token(unsafe {
             sys::llama_sampler_sample(self.sampler.as_ptr(), self.ctx.as_ptr(), -1)
         });
-        let now = Instant::now();
-        self.first_token.get_or_insert(now);
-        self.last_token = Some(now);
         let model = self.ctx.model();
         if model.is_eog(token) {
             return self.end(StopReason::EndOfGeneration);
         }
+        // Only real tokens count: decode t/s is (generated - 1) over first..last token.
+        let now = Instant::now();
+        self.first_token.get_or_insert(now);
+        self.last_token = Some(now);
         self.generated += 1;
         model.token_to_bytes(token, self.opts.special, &mut self.text.bytes)?;
         if let Some(reason) = self.text.advance() {
@@ -504,6 +508,31 @@ impl TextAssembler {
             self.bytes.clear();
         }
     }
+}
+
+/// The per-token text path of streaming generation without the model evaluation: token
+/// → bytes → whole characters → stop-string filter → `on_text`. Benchmarks use it to
+/// measure the streaming overhead in isolation; not part of the stable API.
+#[doc(hidden)]
+pub fn stream_text_path(
+    model: &crate::Model,
+    tokens: &[Token],
+    stops: &[String],
+    mut on_text: impl FnMut(&str),
+) -> Result<()> {
+    let mut text = TextAssembler::new(stops.to_vec());
+    for &t in tokens {
+        text.emit.clear();
+        model.token_to_bytes(t, false, &mut text.bytes)?;
+        let stop = text.advance();
+        if !text.emit.is_empty() {
+            on_text(&text.emit);
+        }
+        if stop.is_some() {
+            break;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

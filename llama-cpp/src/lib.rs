@@ -31,18 +31,23 @@ mod chat;
 mod context;
 mod error;
 mod generate;
+mod kv_layers;
 mod model;
 mod sampling;
+mod session;
 mod token;
 
-pub use backend::{build_profile, system_info};
+pub use backend::{build_profile, cpu_features, system_info};
 pub use chat::{apply_template, ChatMessage};
 pub use context::{
     big_cores, default_threads, CancelHandle, Context, ContextParams, FlashAttention, KvType,
     MemoryReport,
 };
 pub use error::{Error, Result};
-pub use generate::{Event, GenerateOptions, Generation, Prompt, Stats, StopReason};
+pub use generate::{
+    stream_text_path, Event, GenerateOptions, Generation, Prompt, Stats, StopReason,
+};
+pub use kv_layers::{KvLayerSummary, KvLayers, LayerCache, LayerKv};
 pub use model::{Model, ModelParams};
 pub use sampling::{Sampler, Sampling};
 pub use token::Token;

@@ -182,6 +182,12 @@ impl Model {
         self.raw.as_ptr()
     }
 
+    /// The raw `llama_model` pointer, for calling llama.cpp directly through
+    /// `llama-cpp-sys`. It stays valid while `self` lives; do not free it.
+    pub fn as_raw(&self) -> *mut sys::llama_model {
+        self.raw.as_ptr()
+    }
+
     pub(crate) fn vocab_ptr(&self) -> *const sys::llama_vocab {
         self.vocab.as_ptr()
     }

@@ -207,6 +207,14 @@ impl RunGate {
                         st.retired.push(ctx);
                         st.current_async = None;
                         st.busy = false;
+                    } else if still_current && !ctx.done.load(Ordering::Acquire) {
+                        // Wait for the final callback's notify instead of spinning on
+                        // rkllm_is_running for the whole run.
+                        st = self
+                            .cv
+                            .wait_timeout(st, Duration::from_millis(20))
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
                     }
                     continue;
                 }
@@ -1251,10 +1259,18 @@ impl Drop for Llm {
                 ctx.finish(AsyncEvent::Failed(Error::Destroyed));
             }
             if leak {
-                // A runtime that broke its contract might still call back: keep the userdata.
+                // A runtime that broke its contract might still call back: keep the userdata
+                // (the gate's reference to it stays too).
                 std::mem::forget(ctx);
+                return;
             }
         }
+        // The handle is destroyed, so no runtime thread can call back any more: break the
+        // gate <-> async-context reference cycle so the contexts, the gate and the runtime
+        // library are freed.
+        let mut st = lock(&self.gate.state);
+        st.current_async = None;
+        st.retired.clear();
     }
 }
 

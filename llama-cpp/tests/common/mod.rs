@@ -23,3 +23,12 @@ pub fn params() -> ContextParams {
 }
 
 pub const PROMPT: &str = "The capital of France is";
+
+/// Whether this aarch64 test binary runs under qemu-user on an x86-64 host (qemu passes
+/// the host's /proc/cpuinfo through). Timing-heavy workloads shrink there.
+pub fn emulated() -> bool {
+    cfg!(target_arch = "aarch64")
+        && std::fs::read_to_string("/proc/cpuinfo")
+            .map(|s| s.contains("GenuineIntel") || s.contains("AuthenticAMD"))
+            .unwrap_or(false)
+}

@@ -1,0 +1,469 @@
+//! The model registry: models, their backends and settings, and profiles, from TOML.
+//!
+//! See `examples/edge-infer.toml` in the repository for every field, documented.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Which runtime runs a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// llama.cpp on the CPU (GGUF files).
+    Llama,
+    /// Rockchip's RKLLM runtime on the NPU (`.rkllm` files).
+    Rkllm,
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BackendKind::Llama => "llama.cpp, CPU",
+            BackendKind::Rkllm => "RKLLM, NPU",
+        })
+    }
+}
+
+/// The `file` value that means the default test model (gemma-3-270m Q4_K_M, fetched on
+/// first use; `EDGE_INFER_MODEL` overrides it).
+pub const DEFAULT_MODEL_FILE: &str = "default";
+
+/// One model of the registry. Fields that belong to the other backend are refused.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// `llama` or `rkllm`.
+    pub backend: BackendKind,
+    /// The model file: absolute, relative to the registry file, `~/...`, or `"default"`.
+    pub file: String,
+    /// Free text shown by the router (e.g. what the model is and why it is here).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Context window in tokens (llama.cpp `n_ctx`, RKLLM `max_context_len`). Default 4096.
+    #[serde(default)]
+    pub context: Option<u32>,
+    /// llama.cpp: generation threads. Default: the number of cores in `cores`.
+    #[serde(default)]
+    pub threads: Option<u32>,
+    /// llama.cpp: CPUs the generation thread (and so llama.cpp's OpenMP workers) is pinned
+    /// to. Default: the big cores from `/sys/devices/system/cpu/cpu*/cpu_capacity` (4–7 on
+    /// RK3588); no pinning when the kernel reports no capacities. `[]` turns pinning off.
+    #[serde(default)]
+    pub cores: Option<Vec<usize>>,
+    /// llama.cpp: K cache type (`f16`, `q8_0`, `q4_0`, ...). Default `f16`.
+    #[serde(default)]
+    pub cache_type_k: Option<String>,
+    /// llama.cpp: V cache type (quantized needs flash attention). Default `f16`.
+    #[serde(default)]
+    pub cache_type_v: Option<String>,
+    /// llama.cpp: `auto`, `on` or `off`. Default `auto`.
+    #[serde(default)]
+    pub flash_attention: Option<String>,
+    /// llama.cpp: keep the whole context in sliding-window layers (Gemma 3 and others) so
+    /// a chat's history can be reused at any point. Default `true`.
+    #[serde(default)]
+    pub swa_full: Option<bool>,
+    /// RKLLM: CPUs the runtime may use, as a bit mask. Default `0xF0` (RK3588's A76 cores).
+    #[serde(default)]
+    pub cpu_mask: Option<u32>,
+    /// RKLLM: the `librkllmrt.so` to load. Default: the system's (linked or found by the
+    /// dynamic loader).
+    #[serde(default)]
+    pub runtime: Option<String>,
+    /// RKLLM: the model's `tokenizer.json`, to count prompt tokens (context policy).
+    #[serde(default)]
+    pub tokenizer: Option<String>,
+    /// RKLLM: text put before each user prompt; with `prompt_postfix`, system prompts are
+    /// set through `rkllm_set_chat_template`.
+    #[serde(default)]
+    pub prompt_prefix: Option<String>,
+    /// RKLLM: text put after each user prompt.
+    #[serde(default)]
+    pub prompt_postfix: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistryFile {
+    #[serde(default)]
+    default_profile: Option<String>,
+    #[serde(default)]
+    profiles: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    models: BTreeMap<String, ModelConfig>,
+}
+
+/// Models and profiles. Profiles map a use (`fast`, `default`, `quality`, ...) to an
+/// ordered list of models; [`open_profile`](Registry::open_profile) opens the first that
+/// works.
+///
+/// ```
+/// use edge_infer::Registry;
+/// let r = Registry::from_toml_str(r#"
+///     default_profile = "default"
+///     [profiles]
+///     default = ["tiny"]
+///     [models.tiny]
+///     backend = "llama"
+///     file = "default"
+///     context = 1024
+/// "#)?;
+/// assert_eq!(r.profile("default")?, ["tiny"]);
+/// assert_eq!(r.model("tiny").unwrap().context, Some(1024));
+///
+/// let err = Registry::from_toml_str("[models.x]\nfile = \"a.gguf\"\n").unwrap_err();
+/// assert!(err.to_string().contains("missing field `backend`"), "{err}");
+/// # Ok::<(), edge_infer::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Registry {
+    pub(crate) models: BTreeMap<String, ModelConfig>,
+    pub(crate) profiles: BTreeMap<String, Vec<String>>,
+    default_profile: Option<String>,
+    pub(crate) base_dir: PathBuf,
+}
+
+/// The registry used when no file is given: see [`Registry::builtin`].
+pub const BUILTIN_REGISTRY: &str = r#"
+default_profile = "default"
+
+[profiles]
+fast = ["qwen2.5-0.5b-npu", "gemma-3-270m"]
+default = ["gemma-3-270m"]
+quality = ["gemma-3-1b", "gemma-3-270m"]
+
+[models."qwen2.5-0.5b-npu"]
+backend = "rkllm"
+file = "models/qwen2.5-0.5b-instruct-w8a8-rk3588.rkllm"
+description = "Qwen2.5 0.5B instruct, w8a8, on the NPU"
+context = 4096
+
+[models.gemma-3-270m]
+backend = "llama"
+file = "default"
+description = "gemma-3-270m Q4_K_M (the default test model; a base model)"
+context = 4096
+
+[models.gemma-3-1b]
+backend = "llama"
+file = "models/gemma-3-1b-it-Q4_K_M.gguf"
+description = "gemma-3-1b-it Q4_K_M"
+context = 4096
+"#;
+
+impl Registry {
+    /// Parses a registry. Relative files are relative to the current directory.
+    pub fn from_toml_str(text: &str) -> Result<Registry> {
+        Self::parse(text, None, PathBuf::from("."))
+    }
+
+    /// Loads a registry file. Relative model files are relative to its directory.
+    pub fn load(path: impl AsRef<Path>) -> Result<Registry> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        Self::parse(&text, Some(path.to_path_buf()), base)
+    }
+
+    /// The registry used when no file is given (so examples run anywhere):
+    /// `fast` = an NPU model (skipped when there is no RKLLM runtime, NPU or file), then
+    /// the default test model; `default` = the default test model; `quality` = a 1B CPU
+    /// model if present under `models/`, then the default test model.
+    pub fn builtin() -> Registry {
+        Self::from_toml_str(BUILTIN_REGISTRY).expect("the built-in registry is valid")
+    }
+
+    fn parse(text: &str, path: Option<PathBuf>, base_dir: PathBuf) -> Result<Registry> {
+        let bad = |message: String| Error::Config {
+            path: path.clone(),
+            message,
+        };
+        let file: RegistryFile = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        for (name, m) in &file.models {
+            m.validate()
+                .map_err(|e| bad(format!("model `{name}`: {e}")))?;
+        }
+        for (profile, models) in &file.profiles {
+            for m in models {
+                if !file.models.contains_key(m) {
+                    return Err(bad(format!(
+                        "profile `{profile}` lists `{m}`, which is not under [models]"
+                    )));
+                }
+            }
+        }
+        if let Some(d) = &file.default_profile {
+            if !file.profiles.contains_key(d) {
+                return Err(bad(format!(
+                    "default_profile `{d}` is not under [profiles]"
+                )));
+            }
+        }
+        Ok(Registry {
+            models: file.models,
+            profiles: file.profiles,
+            default_profile: file.default_profile,
+            base_dir,
+        })
+    }
+
+    /// Profile names, sorted.
+    pub fn profiles(&self) -> Vec<&str> {
+        self.profiles.keys().map(String::as_str).collect()
+    }
+
+    /// Model names, sorted.
+    pub fn models(&self) -> Vec<&str> {
+        self.models.keys().map(String::as_str).collect()
+    }
+
+    /// The profile to use when none is named: `default_profile`, else `default` if it
+    /// exists, else the first profile.
+    pub fn default_profile(&self) -> Option<&str> {
+        self.default_profile
+            .as_deref()
+            .or_else(|| self.profiles.contains_key("default").then_some("default"))
+            .or_else(|| self.profiles.keys().next().map(String::as_str))
+    }
+
+    /// The models of a profile, in order. An unknown profile is [`Error::UnknownProfile`];
+    /// an empty one [`Error::EmptyProfile`].
+    pub fn profile(&self, name: &str) -> Result<&[String]> {
+        let models = self
+            .profiles
+            .get(name)
+            .ok_or_else(|| Error::UnknownProfile {
+                profile: name.to_string(),
+                known: self.profiles.keys().cloned().collect(),
+            })?;
+        if models.is_empty() {
+            return Err(Error::EmptyProfile {
+                profile: name.to_string(),
+            });
+        }
+        Ok(models)
+    }
+
+    /// A model's settings.
+    pub fn model(&self, name: &str) -> Option<&ModelConfig> {
+        self.models.get(name)
+    }
+
+    /// Adds or replaces a model (e.g. to point one at a file found at run time).
+    pub fn set_model(&mut self, name: impl Into<String>, model: ModelConfig) -> Result<()> {
+        let name = name.into();
+        model.validate().map_err(|e| Error::Config {
+            path: None,
+            message: format!("model `{name}`: {e}"),
+        })?;
+        self.models.insert(name, model);
+        Ok(())
+    }
+
+    pub(crate) fn resolve(&self, file: &str) -> PathBuf {
+        resolve_path(&self.base_dir, file)
+    }
+}
+
+pub(crate) fn resolve_path(base: &Path, file: &str) -> PathBuf {
+    if let Some(rest) = file.strip_prefix("~/") {
+        if let Some(home) = std::env::var_os("HOME") {
+            return PathBuf::from(home).join(rest);
+        }
+    }
+    let p = Path::new(file);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+impl ModelConfig {
+    /// A model with only the required fields set.
+    pub fn new(backend: BackendKind, file: impl Into<String>) -> Self {
+        ModelConfig {
+            backend,
+            file: file.into(),
+            description: None,
+            context: None,
+            threads: None,
+            cores: None,
+            cache_type_k: None,
+            cache_type_v: None,
+            flash_attention: None,
+            swa_full: None,
+            cpu_mask: None,
+            runtime: None,
+            tokenizer: None,
+            prompt_prefix: None,
+            prompt_postfix: None,
+        }
+    }
+
+    /// The context window: `context`, default 4096.
+    pub fn context_len(&self) -> u32 {
+        self.context.unwrap_or(4096)
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        if self.file.trim().is_empty() {
+            return Err("`file` is empty".into());
+        }
+        if self.context == Some(0) {
+            return Err("`context` must be at least 1".into());
+        }
+        if self.threads == Some(0) {
+            return Err("`threads` must be at least 1".into());
+        }
+        let llama_only = [
+            ("threads", self.threads.is_some()),
+            ("cores", self.cores.is_some()),
+            ("cache_type_k", self.cache_type_k.is_some()),
+            ("cache_type_v", self.cache_type_v.is_some()),
+            ("flash_attention", self.flash_attention.is_some()),
+            ("swa_full", self.swa_full.is_some()),
+        ];
+        let rkllm_only = [
+            ("cpu_mask", self.cpu_mask.is_some()),
+            ("runtime", self.runtime.is_some()),
+            ("tokenizer", self.tokenizer.is_some()),
+            ("prompt_prefix", self.prompt_prefix.is_some()),
+            ("prompt_postfix", self.prompt_postfix.is_some()),
+        ];
+        let (wrong, hint) = match self.backend {
+            BackendKind::Llama => (&rkllm_only[..], "it applies to rkllm models only"),
+            BackendKind::Rkllm => (
+                &llama_only[..],
+                "it applies to llama models only (RKLLM takes `cpu_mask`)",
+            ),
+        };
+        if let Some((field, _)) = wrong.iter().find(|f| f.1) {
+            return Err(format!("`{field}` is not valid here: {hint}"));
+        }
+        match self.backend {
+            BackendKind::Llama => {
+                for (field, v) in [
+                    ("cache_type_k", &self.cache_type_k),
+                    ("cache_type_v", &self.cache_type_v),
+                ] {
+                    if let Some(v) = v {
+                        v.parse::<llama_cpp::KvType>()
+                            .map_err(|e| format!("`{field}`: {e}"))?;
+                    }
+                }
+                if let Some(fa) = &self.flash_attention {
+                    fa.parse::<llama_cpp::FlashAttention>()
+                        .map_err(|e| format!("`flash_attention`: {e}"))?;
+                }
+            }
+            BackendKind::Rkllm => {
+                if self.cpu_mask == Some(0) {
+                    return Err(
+                        "`cpu_mask` is 0: name at least one CPU (0xF0 = RK3588's A76 cores 4-7)"
+                            .into(),
+                    );
+                }
+                if self.prompt_prefix.is_some() != self.prompt_postfix.is_some() {
+                    return Err("set both `prompt_prefix` and `prompt_postfix`, or neither".into());
+                }
+                if self.file == DEFAULT_MODEL_FILE {
+                    return Err("`file = \"default\"` names the default GGUF test model, which only llama models can use".into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_is_valid_and_ordered() {
+        let r = Registry::builtin();
+        assert_eq!(
+            r.profile("fast").unwrap(),
+            ["qwen2.5-0.5b-npu", "gemma-3-270m"]
+        );
+        assert_eq!(r.default_profile(), Some("default"));
+        assert_eq!(
+            r.model("qwen2.5-0.5b-npu").unwrap().backend,
+            BackendKind::Rkllm
+        );
+    }
+
+    #[test]
+    fn wrong_type_names_the_line() {
+        let e = Registry::from_toml_str(
+            "[models.a]\nbackend = \"llama\"\nfile = \"x\"\ncontext = \"big\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("line 4"), "{e}");
+        assert!(e.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn unknown_fields_and_backends_are_refused() {
+        let e = Registry::from_toml_str("[models.a]\nbackend = \"llama\"\nfile = \"x\"\nctx = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown field `ctx`") && e.contains("line 4"),
+            "{e}"
+        );
+        let e = Registry::from_toml_str("[models.a]\nbackend = \"gpu\"\nfile = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown variant `gpu`"), "{e}");
+    }
+
+    #[test]
+    fn cross_backend_fields_and_bad_values() {
+        let e =
+            Registry::from_toml_str("[models.a]\nbackend = \"rkllm\"\nfile = \"x\"\ncores = [4]\n")
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("model `a`") && e.contains("`cores`"), "{e}");
+        let e = Registry::from_toml_str(
+            "[models.a]\nbackend = \"llama\"\nfile = \"x\"\ncache_type_k = \"q9\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("cache_type_k") && e.contains("q9"), "{e}");
+    }
+
+    #[test]
+    fn profiles_must_name_known_models() {
+        let e = Registry::from_toml_str("[profiles]\nfast = [\"nope\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("profile `fast` lists `nope`"), "{e}");
+    }
+
+    #[test]
+    fn paths_resolve_against_the_base() {
+        assert_eq!(
+            resolve_path(Path::new("/etc/x"), "m.gguf"),
+            Path::new("/etc/x/m.gguf")
+        );
+        assert_eq!(
+            resolve_path(Path::new("/etc/x"), "/m.gguf"),
+            Path::new("/m.gguf")
+        );
+    }
+}

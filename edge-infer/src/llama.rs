@@ -1,0 +1,377 @@
+//! The llama.cpp (CPU) backend.
+//!
+//! The model is loaded on the caller's thread (so load errors come back at once) and
+//! shared with a worker thread that owns the [`llama_cpp::Context`] for the generator's
+//! lifetime. The worker pins itself to the configured cores before creating the context
+//! and before any decode, so llama.cpp's OpenMP workers inherit the placement (see
+//! `affinity.rs`).
+//!
+//! History reuse: each request's prompt is rendered with the model's chat template and
+//! tokenized; the KV cache keeps the longest common prefix with what it holds and only
+//! the rest is evaluated (`Stats::cached_tokens` / `Stats::prompt_tokens`).
+//! Sliding-window models (Gemma 3) are given a full-size SWA cache (`swa_full`, default
+//! on) because a windowed cache cannot be cut at an arbitrary earlier position: llama.cpp
+//! would then drop the whole cache and re-evaluate the conversation every turn.
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+use llama_cpp::{Context, ContextParams, GenerateOptions, Model, ModelParams, Prompt, Token};
+
+use crate::config::{BackendKind, ModelConfig};
+use crate::error::{Error, ModelError, Result};
+use crate::generator::{
+    peak_rss_bytes, CancelHandle, Event, EventSender, Generator, ModelInfo, Stats, StopReason,
+};
+use crate::output::Output;
+use crate::request::{oldest_turn, ContextPolicy, Message, Request, Role};
+
+enum Job {
+    Generate(Box<Request>, EventSender),
+    Reset(Sender<()>),
+}
+
+/// A llama.cpp model with its own context on a worker thread.
+pub(crate) struct LlamaGenerator {
+    info: ModelInfo,
+    jobs: Option<Sender<Job>>,
+    cancel: CancelHandle,
+    worker: Option<JoinHandle<()>>,
+}
+
+struct Settings {
+    name: String,
+    params: ContextParams,
+    cores: Vec<usize>,
+}
+
+pub(crate) fn open(
+    name: &str,
+    cfg: &ModelConfig,
+    path: PathBuf,
+) -> Result<LlamaGenerator, ModelError> {
+    if !path.is_file() {
+        return Err(ModelError::FileMissing(path));
+    }
+    let model = Arc::new(Model::load(&path, &ModelParams::default())?);
+    let cores = match &cfg.cores {
+        Some(c) => c.clone(),
+        None => llama_cpp::big_cores().unwrap_or_default(),
+    };
+    let threads = match cfg.threads {
+        Some(t) => t as i32,
+        None if !cores.is_empty() => cores.len() as i32,
+        None => llama_cpp::default_threads() as i32,
+    };
+    let mut params = ContextParams::default()
+        .n_ctx(cfg.context_len())
+        .n_threads(threads)
+        .swa_full(cfg.swa_full.unwrap_or(true));
+    // The registry validated these strings when it was loaded.
+    if let Some(t) = &cfg.cache_type_k {
+        params = params.type_k(t.parse()?);
+    }
+    if let Some(t) = &cfg.cache_type_v {
+        params = params.type_v(t.parse()?);
+    }
+    if let Some(fa) = &cfg.flash_attention {
+        params = params.flash_attention(fa.parse()?);
+    }
+    let description = format!(
+        "{} · {} threads{} · n_ctx {}",
+        model.description(),
+        threads,
+        if cores.is_empty() {
+            String::new()
+        } else {
+            format!(" pinned to cores {cores:?}")
+        },
+        cfg.context_len()
+    );
+
+    let llama_cancel: Arc<OnceLock<llama_cpp::CancelHandle>> = Arc::new(OnceLock::new());
+    let hook = llama_cancel.clone();
+    let cancel = CancelHandle::with_hook(move || {
+        if let Some(h) = hook.get() {
+            h.cancel();
+        }
+    });
+    let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
+    let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
+    let settings = Settings {
+        name: name.to_string(),
+        params,
+        cores,
+    };
+    let worker_cancel = cancel.clone();
+    let worker = std::thread::Builder::new()
+        .name(format!("edge-infer llama {name}"))
+        .spawn(move || {
+            worker(
+                model,
+                settings,
+                jobs_rx,
+                ready_tx,
+                llama_cancel,
+                worker_cancel,
+            )
+        })
+        .map_err(|e| ModelError::Setting(format!("cannot start the worker thread: {e}")))?;
+    match ready_rx.recv() {
+        Ok(Ok(n_ctx)) => Ok(LlamaGenerator {
+            info: ModelInfo {
+                name: name.to_string(),
+                backend: BackendKind::Llama,
+                path,
+                n_ctx,
+                description,
+            },
+            jobs: Some(jobs_tx),
+            cancel,
+            worker: Some(worker),
+        }),
+        Ok(Err(e)) => {
+            let _ = worker.join();
+            Err(e)
+        }
+        Err(_) => {
+            let _ = worker.join();
+            Err(ModelError::WorkerGone)
+        }
+    }
+}
+
+fn worker(
+    model: Arc<Model>,
+    settings: Settings,
+    jobs: Receiver<Job>,
+    ready: Sender<Result<usize, ModelError>>,
+    llama_cancel: Arc<OnceLock<llama_cpp::CancelHandle>>,
+    cancel: CancelHandle,
+) {
+    // Pin first: everything llama.cpp starts from this thread inherits the mask.
+    if !settings.cores.is_empty() {
+        if let Err(source) = crate::affinity::pin_current_thread(&settings.cores) {
+            let _ = ready.send(Err(ModelError::Affinity {
+                cores: settings.cores.clone(),
+                source,
+            }));
+            return;
+        }
+    }
+    let mut ctx = match Context::new(&model, &settings.params) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = ready.send(Err(e.into()));
+            return;
+        }
+    };
+    let _ = llama_cancel.set(ctx.cancel_handle());
+    if ready.send(Ok(ctx.n_ctx() as usize)).is_err() {
+        return;
+    }
+    for job in jobs {
+        match job {
+            Job::Generate(req, tx) => {
+                let mut out = Output::new(req.stop.clone(), req.reasoning, tx);
+                let result = generate(&settings.name, &model, &mut ctx, &req, &mut out, &cancel);
+                out.end(result.map(Event::Done));
+            }
+            Job::Reset(done) => {
+                ctx.clear();
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+/// The chat template's view of the request: tools (which llama.cpp's templates cannot
+/// express) go into the system message as instructions.
+fn render(
+    model: &Model,
+    messages: &[Message],
+    tools: Option<&str>,
+) -> Result<String, llama_cpp::Error> {
+    let mut chat: Vec<llama_cpp::ChatMessage> = messages
+        .iter()
+        .map(|m| llama_cpp::ChatMessage::new(m.role.as_str(), m.content.clone()))
+        .collect();
+    if let Some(tools) = tools {
+        let text = format!(
+            "You can call these tools. To call one, reply with only \
+             <tool_call>{{\"name\": ..., \"arguments\": {{...}}}}</tool_call>.\nTools: {tools}"
+        );
+        match chat.first_mut() {
+            Some(first) if first.role == Role::System.as_str() => {
+                first.content = format!("{}\n\n{text}", first.content);
+            }
+            _ => chat.insert(0, llama_cpp::ChatMessage::system(text)),
+        }
+    }
+    model.apply_chat_template(&chat, true)
+}
+
+fn generate(
+    name: &str,
+    model: &Model,
+    ctx: &mut Context<'_>,
+    req: &Request,
+    out: &mut Output,
+    cancel: &CancelHandle,
+) -> Result<Stats> {
+    let fail = |e: llama_cpp::Error| Error::model(name, BackendKind::Llama, e);
+    let n_ctx = ctx.n_ctx() as usize;
+    // Room kept for the reply when deciding whether the prompt fits.
+    let reserve = req.max_tokens.min(n_ctx / 2);
+    let mut messages = req.messages.clone();
+    let mut dropped = 0;
+    let tokens: Vec<Token> = loop {
+        let prompt = render(model, &messages, req.tools.as_deref()).map_err(fail)?;
+        let tokens = model.tokenize(&prompt, true, true).map_err(fail)?;
+        if tokens.len() + reserve <= n_ctx {
+            break tokens;
+        }
+        match (req.context_policy, oldest_turn(&messages)) {
+            (ContextPolicy::DropOldest, Some((start, n))) => {
+                messages.drain(start..start + n);
+                dropped += n;
+            }
+            _ => {
+                return Err(Error::ContextFull {
+                    model: name.to_string(),
+                    needed: tokens.len() + reserve,
+                    n_ctx,
+                })
+            }
+        }
+    };
+    let empty = |reason| Stats {
+        prompt_tokens: 0,
+        cached_tokens: 0,
+        generated_tokens: 0,
+        time_to_first_token: Default::default(),
+        prefill_time: Default::default(),
+        decode_time: Default::default(),
+        peak_memory_bytes: peak_rss_bytes(),
+        dropped_messages: dropped,
+        stop_reason: reason,
+    };
+    if cancel.is_cancelled() {
+        return Ok(empty(StopReason::Cancelled));
+    }
+
+    // Keep the longest common prefix; at least one token must be evaluated for fresh logits.
+    let common = ctx
+        .tokens()
+        .iter()
+        .zip(&tokens)
+        .take_while(|(a, b)| a == b)
+        .count()
+        .min(tokens.len() - 1);
+    ctx.truncate(common);
+    let reused = ctx.tokens().len();
+
+    let s = &req.sampling;
+    let mut sampler = if s.is_greedy() {
+        llama_cpp::Sampling::greedy()
+    } else {
+        llama_cpp::Sampling::default()
+            .temperature(s.temperature)
+            .top_k(s.top_k)
+            .top_p(s.top_p)
+            .min_p(s.min_p)
+            .seed(s.seed)
+    }
+    .repeat_penalty(s.repeat_penalty)
+    .build(model)
+    .map_err(fail)?;
+    let opts = GenerateOptions::default().max_tokens(req.max_tokens);
+    let mut cancelled = false;
+    let stats = ctx
+        .generate_with(
+            Prompt::Tokens(&tokens[reused..]),
+            &mut sampler,
+            opts,
+            |text| {
+                if cancel.is_cancelled() {
+                    cancelled = true;
+                    return ControlFlow::Break(());
+                }
+                if out.push(text) {
+                    ControlFlow::Continue(())
+                } else {
+                    ControlFlow::Break(())
+                }
+            },
+        )
+        .map_err(fail)?;
+    out.finish();
+    let stop_reason = if let Some(s) = &out.stopped_by {
+        StopReason::StopString(s.clone())
+    } else if cancelled || out.disconnected || cancel.is_cancelled() {
+        StopReason::Cancelled
+    } else {
+        match stats.stop_reason {
+            llama_cpp::StopReason::EndOfGeneration => StopReason::EndOfGeneration,
+            llama_cpp::StopReason::MaxTokens => StopReason::MaxTokens,
+            llama_cpp::StopReason::StopString(s) => StopReason::StopString(s),
+            llama_cpp::StopReason::ContextFull => StopReason::ContextFull,
+            _ => StopReason::Cancelled,
+        }
+    };
+    Ok(Stats {
+        prompt_tokens: stats.prompt_tokens,
+        cached_tokens: reused,
+        generated_tokens: stats.generated_tokens,
+        time_to_first_token: stats.time_to_first_token,
+        prefill_time: stats.prefill_time,
+        decode_time: stats.decode_time,
+        ..empty(stop_reason)
+    })
+}
+
+impl Generator for LlamaGenerator {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn submit(&mut self, request: &Request, events: EventSender) -> Result<()> {
+        request.validate()?;
+        self.jobs
+            .as_ref()
+            .and_then(|j| {
+                j.send(Job::Generate(Box::new(request.clone()), events))
+                    .ok()
+            })
+            .ok_or_else(|| {
+                Error::model(&self.info.name, BackendKind::Llama, ModelError::WorkerGone)
+            })
+    }
+
+    fn cancel_handle(&self) -> CancelHandle {
+        self.cancel.clone()
+    }
+
+    fn reset(&mut self) -> Result<()> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let gone = || Error::model(&self.info.name, BackendKind::Llama, ModelError::WorkerGone);
+        self.jobs
+            .as_ref()
+            .and_then(|j| j.send(Job::Reset(tx)).ok())
+            .ok_or_else(gone)?;
+        rx.recv().map_err(|_| gone())
+    }
+}
+
+impl Drop for LlamaGenerator {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        drop(self.jobs.take());
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}

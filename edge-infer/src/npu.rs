@@ -1,0 +1,446 @@
+//! The RKLLM (NPU) backend.
+//!
+//! RKLLM applies the model's chat template itself and keeps the conversation in its KV
+//! cache when a run asks for `keep_history`. The backend remembers which messages the
+//! cache holds; a request that extends them by one user (or tool) message sends only that
+//! message. Any other request (an edited history, another system prompt or tool set)
+//! clears the cache and sends the conversation again, earlier turns flattened into the
+//! prompt as a transcript (RKLLM has no way to insert an assistant turn).
+//!
+//! System prompts go through `rkllm_set_chat_template` when the registry gives the
+//! model's `prompt_prefix`/`prompt_postfix`, through `rkllm_set_function_tools` when the
+//! request has tools, and are otherwise put before the first prompt. Generation runs on a
+//! worker thread; cancel aborts the run (`rkllm_abort`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use rkllm::{AbiGeneration, Control, Input, Llm, RunOptions, Runtime};
+
+use crate::config::{resolve_path, BackendKind, ModelConfig};
+use crate::error::{Error, ModelError, Result};
+use crate::generator::{CancelHandle, Event, EventSender, Generator, ModelInfo, Stats, StopReason};
+use crate::output::Output;
+use crate::request::{oldest_turn, ContextPolicy, Message, Request, Role};
+
+enum Job {
+    Generate(Box<Request>, EventSender),
+    Reset(Sender<Result<()>>),
+}
+
+/// An RKLLM model driven from a worker thread.
+pub(crate) struct RkllmGenerator {
+    info: ModelInfo,
+    jobs: Option<Sender<Job>>,
+    cancel: CancelHandle,
+    worker: Option<JoinHandle<()>>,
+}
+
+pub(crate) fn open(
+    name: &str,
+    cfg: &ModelConfig,
+    path: PathBuf,
+    base_dir: &std::path::Path,
+) -> Result<RkllmGenerator, ModelError> {
+    // The runtime first: without it (no NPU software stack) nothing else matters, and
+    // that is the reason worth reporting.
+    let runtime = match &cfg.runtime {
+        Some(p) => Runtime::load(resolve_path(base_dir, p)),
+        None => Runtime::system(),
+    }
+    .map_err(ModelError::NpuRuntimeUnavailable)?;
+    let test_double = runtime.is_test_double();
+    let mask = cfg.cpu_mask.unwrap_or(rkllm::RK3588_A76_MASK);
+    let mut b = Llm::builder(&path)
+        .runtime(runtime)
+        .max_context_len(cfg.context_len().min(i32::MAX as u32) as i32)
+        .cpu_mask(mask);
+    if let Some(t) = &cfg.tokenizer {
+        b = b.tokenizer(resolve_path(base_dir, t));
+    }
+    let llm = b.build().map_err(|e| match e {
+        rkllm::Error::ModelNotFound(p) => ModelError::FileMissing(p),
+        e => ModelError::Rkllm(e),
+    })?;
+    let template = match (&cfg.prompt_prefix, &cfg.prompt_postfix) {
+        (Some(pre), Some(post)) => {
+            llm.set_chat_template("", pre, post)?;
+            Some((pre.clone(), post.clone()))
+        }
+        _ => None,
+    };
+    let llm = Arc::new(llm);
+    let abort = llm.abort_handle();
+    let cancel = CancelHandle::with_hook(move || {
+        let _ = abort.abort();
+    });
+    let state = State {
+        name: name.to_string(),
+        llm: llm.clone(),
+        template,
+        sent: Vec::new(),
+        system: String::new(),
+        tools: None,
+        cancel: cancel.clone(),
+    };
+    let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
+    let worker = std::thread::Builder::new()
+        .name(format!("edge-infer rkllm {name}"))
+        .spawn(move || worker(state, jobs_rx))
+        .map_err(|e| ModelError::Setting(format!("cannot start the worker thread: {e}")))?;
+    Ok(RkllmGenerator {
+        info: ModelInfo {
+            name: name.to_string(),
+            backend: BackendKind::Rkllm,
+            path,
+            n_ctx: llm.max_context_len().max(0) as usize,
+            description: format!(
+                "RKLLM {} · CPU mask {mask:#x} · max_context_len {}{}",
+                AbiGeneration::SELECTED,
+                llm.max_context_len(),
+                if test_double {
+                    " · TEST DOUBLE runtime (no NPU)"
+                } else {
+                    ""
+                }
+            ),
+        },
+        jobs: Some(jobs_tx),
+        cancel,
+        worker: Some(worker),
+    })
+}
+
+struct State {
+    name: String,
+    llm: Arc<Llm>,
+    template: Option<(String, String)>,
+    /// The conversation the runtime's KV cache holds (system prompt excluded).
+    sent: Vec<Message>,
+    /// The system prompt the runtime was given.
+    system: String,
+    /// The tools JSON the runtime was given.
+    tools: Option<String>,
+    cancel: CancelHandle,
+}
+
+fn worker(mut state: State, jobs: Receiver<Job>) {
+    for job in jobs {
+        match job {
+            Job::Generate(req, tx) => {
+                let mut out = Output::new(req.stop.clone(), req.reasoning, tx);
+                let result = state.generate(&req, &mut out);
+                if result.is_err() {
+                    // The cache may hold part of a failed run: start afresh next time.
+                    state.forget();
+                }
+                out.end(result.map(Event::Done));
+            }
+            Job::Reset(done) => {
+                let r = state.llm.clear_kv_cache(false).map_err(|e| state.fail(e));
+                state.sent.clear();
+                let _ = done.send(r);
+            }
+        }
+    }
+}
+
+/// What to send: the prompt and whether it continues the cached conversation.
+struct Plan {
+    input: Input,
+    incremental: bool,
+    cached: usize,
+}
+
+impl State {
+    fn fail(&self, e: impl Into<ModelError>) -> Error {
+        Error::model(&self.name, BackendKind::Rkllm, e)
+    }
+
+    fn forget(&mut self) {
+        self.sent.clear();
+        let _ = self.llm.clear_kv_cache(false);
+    }
+
+    fn count(&self, text: &str) -> Result<usize> {
+        match self.llm.tokenizer() {
+            Some(t) => t.count(text).map_err(|e| self.fail(e)),
+            // Without the model's tokenizer, one token per character: an over-estimate for
+            // most text, so the context policy acts early rather than late.
+            None => Ok(text.chars().count()),
+        }
+    }
+
+    fn generate(&mut self, req: &Request, out: &mut Output) -> Result<Stats> {
+        let (system, mut messages) = match req.messages.split_first() {
+            Some((first, rest)) if first.role == Role::System => {
+                (first.content.clone(), rest.to_vec())
+            }
+            _ => (String::new(), req.messages.clone()),
+        };
+        // A new system prompt or tool set changes the conversation's start: start afresh.
+        if system != self.system || req.tools != self.tools {
+            self.forget();
+            if let Some(tools) = &req.tools {
+                self.llm
+                    .set_function_tools(&system, tools, "tool_response")
+                    .map_err(|e| self.fail(e))?;
+            } else if let Some((pre, post)) = &self.template {
+                self.llm
+                    .set_chat_template(&system, pre, post)
+                    .map_err(|e| self.fail(e))?;
+            }
+            self.system = system.clone();
+            self.tools = req.tools.clone();
+        }
+        let system_in_runtime = req.tools.is_some() || self.template.is_some();
+
+        let n_ctx = self.llm.max_context_len().max(1) as usize;
+        let reserve = req.max_tokens.min(n_ctx / 2);
+        let mut dropped = 0;
+        let mut may_continue = !self.sent.is_empty()
+            && messages.len() == self.sent.len() + 1
+            && messages[..self.sent.len()] == self.sent[..];
+        let plan = loop {
+            let plan = if may_continue {
+                let last = messages.last().expect("validated: not empty");
+                Plan {
+                    input: input_for(last, &last.content),
+                    incremental: true,
+                    cached: self.llm.kv_cache_size().map_err(|e| self.fail(e))?,
+                }
+            } else {
+                let text = flatten(&messages, (!system_in_runtime).then_some(system.as_str()));
+                Plan {
+                    input: input_for(messages.last().expect("validated"), &text),
+                    incremental: false,
+                    cached: 0,
+                }
+            };
+            let prompt_len = match plan.input.kind() {
+                rkllm::InputKind::Prompt(t) => self.count(t)?,
+                _ => 0,
+            };
+            let needed = plan.cached + prompt_len + reserve;
+            if needed <= n_ctx {
+                break plan;
+            }
+            match req.context_policy {
+                ContextPolicy::DropOldest if may_continue => may_continue = false,
+                ContextPolicy::DropOldest => match oldest_turn(&messages) {
+                    Some((start, n)) => {
+                        messages.drain(start..start + n);
+                        dropped += n;
+                    }
+                    None => {
+                        return Err(Error::ContextFull {
+                            model: self.name.clone(),
+                            needed,
+                            n_ctx,
+                        })
+                    }
+                },
+                ContextPolicy::Error => {
+                    return Err(Error::ContextFull {
+                        model: self.name.clone(),
+                        needed,
+                        n_ctx,
+                    })
+                }
+            }
+        };
+        if !plan.incremental && !self.sent.is_empty() {
+            self.forget();
+        }
+
+        let mut stats = Stats {
+            prompt_tokens: 0,
+            cached_tokens: plan.cached,
+            generated_tokens: 0,
+            time_to_first_token: Duration::ZERO,
+            prefill_time: Duration::ZERO,
+            decode_time: Duration::ZERO,
+            peak_memory_bytes: None,
+            dropped_messages: dropped,
+            stop_reason: StopReason::Cancelled,
+        };
+        if self.cancel.is_cancelled() {
+            return Ok(stats);
+        }
+
+        let mut opts = RunOptions::new().keep_history(true);
+        if AbiGeneration::SELECTED == AbiGeneration::V1_3 {
+            let s = &req.sampling;
+            let mut rs = rkllm::Sampling::new()
+                .top_p(s.top_p)
+                .repeat_penalty(s.repeat_penalty);
+            rs = if s.is_greedy() {
+                rs.top_k(1)
+            } else {
+                rs.top_k(s.top_k).temperature(s.temperature)
+            };
+            opts = opts
+                .sampling(rs)
+                .max_new_tokens(req.max_tokens.min(i32::MAX as usize) as i32);
+        }
+
+        #[derive(PartialEq)]
+        enum Halt {
+            No,
+            Cancelled,
+            Output,
+            MaxTokens,
+        }
+        let started = Instant::now();
+        let mut first: Option<Instant> = None;
+        let mut tokens = 0usize;
+        let mut halt = Halt::No;
+        let abort = self.llm.abort_handle();
+        let cancel = &self.cancel;
+        let summary = self
+            .llm
+            .run(&plan.input, &opts, |chunk| {
+                if halt != Halt::No {
+                    return Control::Continue; // aborted: ignore what is still in flight
+                }
+                tokens += 1;
+                first.get_or_insert_with(Instant::now);
+                halt = if cancel.is_cancelled() {
+                    Halt::Cancelled
+                } else if !out.push(chunk.text()) {
+                    Halt::Output
+                } else if tokens >= req.max_tokens {
+                    Halt::MaxTokens
+                } else {
+                    Halt::No
+                };
+                if halt != Halt::No {
+                    let _ = abort.abort();
+                }
+                Control::Continue
+            })
+            .map_err(|e| self.fail(e))?;
+        out.finish();
+
+        stats.time_to_first_token = first.map(|t| t - started).unwrap_or_default();
+        stats.generated_tokens = tokens;
+        if let Some(p) = summary.perf {
+            stats.prompt_tokens = p.prefill_tokens.max(0) as usize;
+            stats.generated_tokens = p.generate_tokens.max(0) as usize;
+            stats.prefill_time =
+                Duration::from_secs_f64(f64::from(p.prefill_time_ms.max(0.0)) / 1e3);
+            stats.decode_time =
+                Duration::from_secs_f64(f64::from(p.generate_time_ms.max(0.0)) / 1e3);
+            stats.peak_memory_bytes =
+                Some((f64::from(p.memory_usage_mb.max(0.0)) * 1024.0 * 1024.0) as u64);
+        }
+        stats.stop_reason = if let Some(s) = &out.stopped_by {
+            StopReason::StopString(s.clone())
+        } else if halt == Halt::Cancelled || out.disconnected || cancel.is_cancelled() {
+            StopReason::Cancelled
+        } else if halt == Halt::MaxTokens || tokens >= req.max_tokens {
+            StopReason::MaxTokens
+        } else if summary.aborted {
+            StopReason::Cancelled
+        } else {
+            StopReason::EndOfGeneration
+        };
+        messages.push(Message::assistant(out.answer.clone()));
+        self.sent = messages;
+        Ok(stats)
+    }
+}
+
+fn input_for(last: &Message, text: &str) -> Input {
+    match last.role {
+        Role::Tool => Input::tool_response(text),
+        _ => Input::prompt(text),
+    }
+}
+
+/// The conversation as one prompt: earlier turns as a transcript, then the last message.
+fn flatten(messages: &[Message], system: Option<&str>) -> String {
+    let mut s = String::new();
+    if let Some(sys) = system.filter(|s| !s.is_empty()) {
+        s.push_str(sys);
+        s.push_str("\n\n");
+    }
+    let (last, earlier) = messages.split_last().expect("validated: not empty");
+    if !earlier.is_empty() {
+        s.push_str("Conversation so far:\n");
+        for m in earlier {
+            s.push_str(m.role.as_str());
+            s.push_str(": ");
+            s.push_str(&m.content);
+            s.push('\n');
+        }
+        s.push('\n');
+    }
+    s.push_str(&last.content);
+    s
+}
+
+impl Generator for RkllmGenerator {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn submit(&mut self, request: &Request, events: EventSender) -> Result<()> {
+        request.validate()?;
+        self.jobs
+            .as_ref()
+            .and_then(|j| {
+                j.send(Job::Generate(Box::new(request.clone()), events))
+                    .ok()
+            })
+            .ok_or_else(|| {
+                Error::model(&self.info.name, BackendKind::Rkllm, ModelError::WorkerGone)
+            })
+    }
+
+    fn cancel_handle(&self) -> CancelHandle {
+        self.cancel.clone()
+    }
+
+    fn reset(&mut self) -> Result<()> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let gone = || Error::model(&self.info.name, BackendKind::Rkllm, ModelError::WorkerGone);
+        self.jobs
+            .as_ref()
+            .and_then(|j| j.send(Job::Reset(tx)).ok())
+            .ok_or_else(gone)?;
+        rx.recv().map_err(|_| gone())?
+    }
+}
+
+impl Drop for RkllmGenerator {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        drop(self.jobs.take());
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flatten_transcript() {
+        let m = vec![
+            Message::user("a"),
+            Message::assistant("b"),
+            Message::user("c"),
+        ];
+        assert_eq!(
+            flatten(&m, Some("sys")),
+            "sys\n\nConversation so far:\nuser: a\nassistant: b\n\nc"
+        );
+        assert_eq!(flatten(&m[2..], None), "c");
+    }
+}
