@@ -14,5 +14,7 @@ if [ ${#need[@]} -gt 0 ]; then
     $sudo_ apt-get update -qq
     $sudo_ apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-qemu-aarch64 -cpu help | grep -q cortex-a76 || { echo "qemu-aarch64 has no cortex-a76 model; need qemu >= 7.1" >&2; exit 1; }
+# `qemu-aarch64 -cpu help` exits 1 after printing the list, so capture it and ignore the status.
+cpus=$(qemu-aarch64 -cpu help 2>&1 || true)
+grep -qw cortex-a76 <<<"$cpus" || { echo "qemu-aarch64 has no cortex-a76 model; need qemu >= 7.1" >&2; exit 1; }
 echo "cross prerequisites ready"
