@@ -118,6 +118,9 @@ pub enum ModelError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The request asks for something this backend cannot do.
+    #[error("this backend does not support {0}")]
+    Unsupported(&'static str),
     /// A setting in the registry is not valid for this model.
     #[error("invalid setting: {0}")]
     Setting(String),

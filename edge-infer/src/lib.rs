@@ -12,7 +12,10 @@
 //!   as a `Stream`. [`CancelHandle`] stops either backend from any thread.
 //! * Reasoning (`<think>…</think>`, Gemma's thought channel, harmony's analysis channel)
 //!   is dropped, kept inline, or streamed as [`Event::Reasoning`], by
-//!   [`ReasoningMode`], even when a marker is split across tokens.
+//!   [`ReasoningMode`], even when a marker is split across tokens. Markers made of control
+//!   tokens (which llama.cpp drops from text) are rendered for the splitter, and only
+//!   those; [`Request::reasoning_markers`] sets other markers.
+//! * [`Request::grammar`] constrains a reply to a GBNF grammar on the llama.cpp backend.
 //! * [`ChatSession`]: multi-turn chat that reuses the KV cache between turns, with a
 //!   [`ContextPolicy`] for when the context fills.
 //!
@@ -55,6 +58,7 @@ mod router;
 mod session;
 #[cfg(feature = "async")]
 mod stream;
+mod worker;
 
 pub use config::{BackendKind, ModelConfig, Registry, BUILTIN_REGISTRY, DEFAULT_MODEL_FILE};
 pub use error::{Error, ModelError, Result, Skipped};
@@ -62,7 +66,7 @@ pub use generator::{
     CancelHandle, Completion, Event, EventSender, EventStream, Generator, ModelInfo, Stats,
     StopReason,
 };
-pub use reasoning::ReasoningMode;
+pub use reasoning::{Markers, ReasoningMode};
 pub use request::{ContextPolicy, Message, Request, Role, Sampling};
 pub use router::{RouteReport, Routed};
 pub use session::ChatSession;

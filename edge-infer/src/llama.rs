@@ -16,7 +16,6 @@
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 use llama_cpp::{Context, ContextParams, GenerateOptions, Model, ModelParams, Prompt, Token};
@@ -27,19 +26,14 @@ use crate::generator::{
     peak_rss_bytes, CancelHandle, Event, EventSender, Generator, ModelInfo, Stats, StopReason,
 };
 use crate::output::Output;
+use crate::reasoning::Markers;
 use crate::request::{oldest_turn, ContextPolicy, Message, Request, Role};
-
-enum Job {
-    Generate(Box<Request>, EventSender),
-    Reset(Sender<()>),
-}
+use crate::worker::{Job, Worker};
 
 /// A llama.cpp model with its own context on a worker thread.
 pub(crate) struct LlamaGenerator {
     info: ModelInfo,
-    jobs: Option<Sender<Job>>,
-    cancel: CancelHandle,
-    worker: Option<JoinHandle<()>>,
+    worker: Worker,
 }
 
 struct Settings {
@@ -99,7 +93,6 @@ pub(crate) fn open(
             h.cancel();
         }
     });
-    let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
     let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
     let settings = Settings {
         name: name.to_string(),
@@ -107,41 +100,21 @@ pub(crate) fn open(
         cores,
     };
     let worker_cancel = cancel.clone();
-    let worker = std::thread::Builder::new()
-        .name(format!("edge-infer llama {name}"))
-        .spawn(move || {
-            worker(
-                model,
-                settings,
-                jobs_rx,
-                ready_tx,
-                llama_cancel,
-                worker_cancel,
-            )
-        })
-        .map_err(|e| ModelError::Setting(format!("cannot start the worker thread: {e}")))?;
-    match ready_rx.recv() {
-        Ok(Ok(n_ctx)) => Ok(LlamaGenerator {
-            info: ModelInfo {
-                name: name.to_string(),
-                backend: BackendKind::Llama,
-                path,
-                n_ctx,
-                description,
-            },
-            jobs: Some(jobs_tx),
-            cancel,
-            worker: Some(worker),
-        }),
-        Ok(Err(e)) => {
-            let _ = worker.join();
-            Err(e)
-        }
-        Err(_) => {
-            let _ = worker.join();
-            Err(ModelError::WorkerGone)
-        }
-    }
+    let worker = Worker::spawn(format!("edge-infer llama {name}"), cancel, move |jobs| {
+        worker(model, settings, jobs, ready_tx, llama_cancel, worker_cancel)
+    })?;
+    // On failure, dropping `worker` joins the thread, which has already returned.
+    let n_ctx = ready_rx.recv().map_err(|_| ModelError::WorkerGone)??;
+    Ok(LlamaGenerator {
+        info: ModelInfo {
+            name: name.to_string(),
+            backend: BackendKind::Llama,
+            path,
+            n_ctx,
+            description,
+        },
+        worker,
+    })
 }
 
 fn worker(
@@ -176,13 +149,13 @@ fn worker(
     for job in jobs {
         match job {
             Job::Generate(req, tx) => {
-                let mut out = Output::new(req.stop.clone(), req.reasoning, tx);
+                let mut out = Output::new(req.stop.clone(), req.reasoning, req.markers.clone(), tx);
                 let result = generate(&settings.name, &model, &mut ctx, &req, &mut out, &cancel);
                 out.end(result.map(Event::Done));
             }
             Job::Reset(done) => {
                 ctx.clear();
-                let _ = done.send(());
+                let _ = done.send(Ok(()));
             }
         }
     }
@@ -212,6 +185,21 @@ fn render(
         }
     }
     model.apply_chat_template(&chat, true)
+}
+
+/// The control tokens that reasoning markers are made of. llama.cpp drops control
+/// tokens from text, so without rendering these (and only these) a thought channel
+/// written in special tokens, like Gemma's, would never reach the splitter.
+fn marker_tokens(model: &Model, markers: &[Markers]) -> Vec<Token> {
+    let mut out = Vec::new();
+    for text in markers.iter().flat_map(|m| [&m.open, &m.close]) {
+        for t in model.tokenize(text, false, true).unwrap_or_default() {
+            if model.is_control(t) && !out.contains(&t) {
+                out.push(t);
+            }
+        }
+    }
+    out
 }
 
 fn generate(
@@ -275,7 +263,7 @@ fn generate(
     let reused = ctx.tokens().len();
 
     let s = &req.sampling;
-    let mut sampler = if s.is_greedy() {
+    let sampler = if s.is_greedy() {
         llama_cpp::Sampling::greedy()
     } else {
         llama_cpp::Sampling::default()
@@ -285,10 +273,16 @@ fn generate(
             .min_p(s.min_p)
             .seed(s.seed)
     }
-    .repeat_penalty(s.repeat_penalty)
+    .repeat_penalty(s.repeat_penalty);
+    let mut sampler = match &req.grammar {
+        Some(g) => sampler.grammar(g.as_str()),
+        None => sampler,
+    }
     .build(model)
     .map_err(fail)?;
-    let opts = GenerateOptions::default().max_tokens(req.max_tokens);
+    let opts = GenerateOptions::default()
+        .max_tokens(req.max_tokens)
+        .render_tokens(marker_tokens(model, &req.markers));
     let mut cancelled = false;
     let stats = ctx
         .generate_with(
@@ -340,38 +334,14 @@ impl Generator for LlamaGenerator {
 
     fn submit(&mut self, request: &Request, events: EventSender) -> Result<()> {
         request.validate()?;
-        self.jobs
-            .as_ref()
-            .and_then(|j| {
-                j.send(Job::Generate(Box::new(request.clone()), events))
-                    .ok()
-            })
-            .ok_or_else(|| {
-                Error::model(&self.info.name, BackendKind::Llama, ModelError::WorkerGone)
-            })
+        self.worker.submit(&self.info, request, events)
     }
 
     fn cancel_handle(&self) -> CancelHandle {
-        self.cancel.clone()
+        self.worker.cancel_handle()
     }
 
     fn reset(&mut self) -> Result<()> {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        let gone = || Error::model(&self.info.name, BackendKind::Llama, ModelError::WorkerGone);
-        self.jobs
-            .as_ref()
-            .and_then(|j| j.send(Job::Reset(tx)).ok())
-            .ok_or_else(gone)?;
-        rx.recv().map_err(|_| gone())
-    }
-}
-
-impl Drop for LlamaGenerator {
-    fn drop(&mut self) {
-        self.cancel.cancel();
-        drop(self.jobs.take());
-        if let Some(w) = self.worker.take() {
-            let _ = w.join();
-        }
+        self.worker.reset(&self.info)
     }
 }

@@ -14,10 +14,9 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use rkllm::{AbiGeneration, Control, Input, Llm, RunOptions, Runtime};
 
 use crate::config::{resolve_path, BackendKind, ModelConfig};
@@ -25,18 +24,12 @@ use crate::error::{Error, ModelError, Result};
 use crate::generator::{CancelHandle, Event, EventSender, Generator, ModelInfo, Stats, StopReason};
 use crate::output::Output;
 use crate::request::{oldest_turn, ContextPolicy, Message, Request, Role};
-
-enum Job {
-    Generate(Box<Request>, EventSender),
-    Reset(Sender<Result<()>>),
-}
+use crate::worker::{Job, Worker};
 
 /// An RKLLM model driven from a worker thread.
 pub(crate) struct RkllmGenerator {
     info: ModelInfo,
-    jobs: Option<Sender<Job>>,
-    cancel: CancelHandle,
-    worker: Option<JoinHandle<()>>,
+    worker: Worker,
 }
 
 pub(crate) fn open(
@@ -86,11 +79,9 @@ pub(crate) fn open(
         tools: None,
         cancel: cancel.clone(),
     };
-    let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
-    let worker = std::thread::Builder::new()
-        .name(format!("edge-infer rkllm {name}"))
-        .spawn(move || worker(state, jobs_rx))
-        .map_err(|e| ModelError::Setting(format!("cannot start the worker thread: {e}")))?;
+    let worker = Worker::spawn(format!("edge-infer rkllm {name}"), cancel, move |jobs| {
+        worker(state, jobs)
+    })?;
     Ok(RkllmGenerator {
         info: ModelInfo {
             name: name.to_string(),
@@ -108,9 +99,7 @@ pub(crate) fn open(
                 }
             ),
         },
-        jobs: Some(jobs_tx),
-        cancel,
-        worker: Some(worker),
+        worker,
     })
 }
 
@@ -131,7 +120,7 @@ fn worker(mut state: State, jobs: Receiver<Job>) {
     for job in jobs {
         match job {
             Job::Generate(req, tx) => {
-                let mut out = Output::new(req.stop.clone(), req.reasoning, tx);
+                let mut out = Output::new(req.stop.clone(), req.reasoning, req.markers.clone(), tx);
                 let result = state.generate(&req, &mut out);
                 if result.is_err() {
                     // The cache may hold part of a failed run: start afresh next time.
@@ -390,39 +379,24 @@ impl Generator for RkllmGenerator {
 
     fn submit(&mut self, request: &Request, events: EventSender) -> Result<()> {
         request.validate()?;
-        self.jobs
-            .as_ref()
-            .and_then(|j| {
-                j.send(Job::Generate(Box::new(request.clone()), events))
-                    .ok()
-            })
-            .ok_or_else(|| {
-                Error::model(&self.info.name, BackendKind::Rkllm, ModelError::WorkerGone)
-            })
+        if request.grammar.is_some() {
+            return Err(Error::model(
+                &self.info.name,
+                BackendKind::Rkllm,
+                ModelError::Unsupported(
+                    "grammar-constrained output (RKLLM has no grammar sampler)",
+                ),
+            ));
+        }
+        self.worker.submit(&self.info, request, events)
     }
 
     fn cancel_handle(&self) -> CancelHandle {
-        self.cancel.clone()
+        self.worker.cancel_handle()
     }
 
     fn reset(&mut self) -> Result<()> {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        let gone = || Error::model(&self.info.name, BackendKind::Rkllm, ModelError::WorkerGone);
-        self.jobs
-            .as_ref()
-            .and_then(|j| j.send(Job::Reset(tx)).ok())
-            .ok_or_else(gone)?;
-        rx.recv().map_err(|_| gone())?
-    }
-}
-
-impl Drop for RkllmGenerator {
-    fn drop(&mut self) {
-        self.cancel.cancel();
-        drop(self.jobs.take());
-        if let Some(w) = self.worker.take() {
-            let _ = w.join();
-        }
+        self.worker.reset(&self.info)
     }
 }
 

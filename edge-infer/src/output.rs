@@ -3,7 +3,7 @@
 //! behave identically on CPU and NPU.
 
 use crate::generator::{Event, EventSender};
-use crate::reasoning::{Piece, ReasoningMode, ReasoningSplitter};
+use crate::reasoning::{Markers, Piece, ReasoningMode, ReasoningSplitter};
 
 /// Finds stop strings in streamed text, holding back any tail that may start one.
 #[derive(Debug, Default)]
@@ -72,10 +72,15 @@ pub(crate) struct Output {
 }
 
 impl Output {
-    pub(crate) fn new(stops: Vec<String>, mode: ReasoningMode, tx: EventSender) -> Self {
+    pub(crate) fn new(
+        stops: Vec<String>,
+        mode: ReasoningMode,
+        markers: Vec<Markers>,
+        tx: EventSender,
+    ) -> Self {
         Output {
             stops: StopScanner::new(stops),
-            splitter: ReasoningSplitter::new(mode),
+            splitter: ReasoningSplitter::with_markers(mode, markers),
             tx,
             answer: String::new(),
             disconnected: false,

@@ -1,7 +1,7 @@
 //! What a generation is asked to do: messages, sampling, limits, stop strings, tools.
 
 use crate::error::{Error, Result};
-use crate::reasoning::ReasoningMode;
+use crate::reasoning::{Markers, ReasoningMode};
 
 /// Who speaks in a [`Message`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -176,6 +176,8 @@ pub struct Request {
     pub(crate) stop: Vec<String>,
     pub(crate) tools: Option<String>,
     pub(crate) reasoning: ReasoningMode,
+    pub(crate) markers: Vec<Markers>,
+    pub(crate) grammar: Option<String>,
     pub(crate) context_policy: ContextPolicy,
 }
 
@@ -197,6 +199,8 @@ impl Request {
             stop: Vec::new(),
             tools: None,
             reasoning: ReasoningMode::Drop,
+            markers: Markers::common(),
+            grammar: None,
             context_policy: ContextPolicy::DropOldest,
         }
     }
@@ -238,6 +242,19 @@ impl Request {
         self.reasoning = mode;
         self
     }
+    /// The reasoning markers to recognise, replacing [`Markers::common`]: for a model
+    /// whose template opens and closes its thinking with other markers.
+    pub fn reasoning_markers(mut self, markers: Vec<Markers>) -> Self {
+        self.markers = markers;
+        self
+    }
+    /// Constrains the reply to a GBNF grammar (llama.cpp's syntax, start rule `root`),
+    /// e.g. to force JSON for a tool call. The llama.cpp backend only: RKLLM has no
+    /// constrained decoding, so the NPU backend refuses such a request.
+    pub fn grammar(mut self, gbnf: impl Into<String>) -> Self {
+        self.grammar = Some(gbnf.into());
+        self
+    }
     /// What to do when the conversation does not fit the context window.
     pub fn context_policy(mut self, p: ContextPolicy) -> Self {
         self.context_policy = p;
@@ -267,6 +284,16 @@ impl Request {
             return Err(Error::InvalidRequest(format!(
                 "the last message must be from the user or a tool, not `{}`",
                 last.role.as_str()
+            )));
+        }
+        if let Some(m) = self
+            .markers
+            .iter()
+            .find(|m| m.open.is_empty() || m.close.is_empty())
+        {
+            return Err(Error::InvalidRequest(format!(
+                "reasoning markers must not be empty (open {:?}, close {:?})",
+                m.open, m.close
             )));
         }
         if let Some(i) = self

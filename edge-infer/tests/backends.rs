@@ -6,8 +6,8 @@ use std::ops::ControlFlow;
 
 use common::{both, check_stats, collect};
 use edge_infer::{
-    BackendKind, ChatSession, ContextPolicy, Error, Event, Generator, Message, ReasoningMode,
-    Request, Sampling, StopReason,
+    BackendKind, ChatSession, ContextPolicy, Error, Event, Generator, Markers, Message, ModelError,
+    ReasoningMode, Request, Sampling, StopReason,
 };
 use rkllm_test_double::FakeModel;
 
@@ -148,6 +148,76 @@ fn reasoning_split_across_tokens_is_separated_on_the_npu_path() {
     assert_eq!((t.as_str(), r.as_str()), ("Answer é", ""));
     let (t, r, _) = collect(&mut g, &base.clone().reasoning(ReasoningMode::Inline));
     assert_eq!((t.as_str(), r.as_str()), (reply, ""));
+}
+
+#[test]
+fn reasoning_on_the_cpu_path_in_text_and_in_control_tokens() {
+    let (_dir, reg) = both("reason-cpu", FakeModel::default());
+    let mut g = reg.open_model("cpu").unwrap();
+    let forced = |gbnf: &str, mode| {
+        Request::user("q")
+            .sampling(Sampling::greedy())
+            .max_tokens(64)
+            .grammar(gbnf)
+            .reasoning(mode)
+    };
+
+    // A textual marker, which the model writes across several tokens.
+    let think = r#"root ::= "<think>plan é</think>Answer é""#;
+    let (t, r, s) = collect(&mut g, &forced(think, ReasoningMode::Separate));
+    assert_eq!((t.as_str(), r.as_str()), ("Answer é", "plan é"));
+    assert_eq!(s.stop_reason, StopReason::EndOfGeneration);
+    assert!(s.generated_tokens > 4, "markers split across tokens: {s:?}");
+
+    // A thought channel made of control tokens, as Gemma's is. This model has none, so
+    // two of its unused control tokens (ids 6 and 7) stand in for it.
+    let channel = Markers::new("<unused0>", "<unused1>");
+    let tokens = r#"root ::= <[6]> "plan é" <[7]> "Answer é""#;
+    let with = |mode| forced(tokens, mode).reasoning_markers(vec![channel.clone()]);
+    let (t, r, _) = collect(&mut g, &with(ReasoningMode::Separate));
+    assert_eq!((t.as_str(), r.as_str()), ("Answer é", "plan é"));
+    let (t, r, _) = collect(&mut g, &with(ReasoningMode::Drop));
+    assert_eq!((t.as_str(), r.as_str()), ("Answer é", ""));
+    let (t, _, _) = collect(&mut g, &with(ReasoningMode::Inline));
+    assert_eq!(t, "<unused0>plan é<unused1>Answer é");
+    // Control tokens that are not markers stay out of the text.
+    let (t, _, _) = collect(&mut g, &forced(tokens, ReasoningMode::Inline));
+    assert_eq!(t, "plan éAnswer é");
+}
+
+#[test]
+fn grammar_errors_name_the_problem() {
+    let (_dir, reg) = both("grammar", FakeModel::default());
+    let mut cpu = reg.open_model("cpu").unwrap();
+    let e = cpu
+        .generate(&Request::user("q").grammar("root ::= nowhere"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`cpu`") && e.contains("grammar"), "{e}");
+    let mut npu = reg.open_model("npu").unwrap();
+    let e = npu
+        .generate(&Request::user("q").grammar(r#"root ::= "x""#))
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::Model {
+                cause: ModelError::Unsupported(_),
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("`npu`"), "{e}");
+    let bad = Request::user("q").reasoning_markers(vec![Markers::new("", "x")]);
+    let e = cpu.generate(&bad).unwrap_err();
+    assert!(matches!(e, Error::InvalidRequest(_)), "{e}");
+    // The generator still works after each of these.
+    let (t, _, _) = collect(
+        &mut cpu,
+        &Request::user("q").max_tokens(2).grammar(r#"root ::= "ok""#),
+    );
+    assert_eq!(t, "ok");
 }
 
 #[test]

@@ -2697,6 +2697,23 @@ unsafe extern "C" {
         compute: *mut usize,
     ) -> ::std::os::raw::c_int;
 }
+unsafe extern "C" {
+    pub fn edge_llama_sampler_init_grammar(
+        vocab: *const llama_vocab,
+        grammar_str: *const ::std::os::raw::c_char,
+        grammar_root: *const ::std::os::raw::c_char,
+    ) -> *mut llama_sampler;
+}
+unsafe extern "C" {
+    pub fn edge_llama_sampler_sample(
+        smpl: *mut llama_sampler,
+        ctx: *mut llama_context,
+        idx: i32,
+        token: *mut llama_token,
+        err: *mut ::std::os::raw::c_char,
+        err_len: usize,
+    ) -> ::std::os::raw::c_int;
+}
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
 pub struct ggml_backend_buffer {

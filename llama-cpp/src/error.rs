@@ -64,6 +64,9 @@ pub enum Error {
     /// A token id outside the vocabulary.
     #[error("token {token} is outside the vocabulary (0..{n_vocab})")]
     InvalidToken { token: i32, n_vocab: i32 },
+    /// Sampling failed inside llama.cpp, e.g. a grammar that allows no token here.
+    #[error("sampling failed: {0}; if a grammar is set, check that some token can continue it")]
+    Sampling(String),
     /// `llama_decode` failed.
     #[error("llama_decode failed with code {code}: {reason}")]
     Decode { code: i32, reason: &'static str },

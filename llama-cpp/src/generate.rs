@@ -1,6 +1,8 @@
 //! Streaming generation: a callback form and an `Iterator` form over one engine.
 
+use std::marker::PhantomData;
 use std::ops::ControlFlow;
+use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -56,6 +58,7 @@ pub struct GenerateOptions {
     max_tokens: usize,
     stop: Vec<String>,
     special: bool,
+    keep: Vec<Token>,
 }
 
 impl Default for GenerateOptions {
@@ -64,6 +67,7 @@ impl Default for GenerateOptions {
             max_tokens: 256,
             stop: Vec::new(),
             special: false,
+            keep: Vec::new(),
         }
     }
 }
@@ -82,9 +86,16 @@ impl GenerateOptions {
         }
         self
     }
-    /// Render control tokens as text instead of dropping them.
+    /// Render every control token as text instead of dropping it.
     pub fn render_special(mut self, on: bool) -> Self {
         self.special = on;
+        self
+    }
+    /// Render these control tokens as text and drop the others: for markers a caller
+    /// parses out of the stream, such as a reasoning model's thought-channel tokens,
+    /// without letting turn markers and the like into the text. May be given many times.
+    pub fn render_tokens(mut self, tokens: impl IntoIterator<Item = Token>) -> Self {
+        self.keep.extend(tokens);
         self
     }
     /// The token limit.
@@ -164,7 +175,10 @@ enum Step {
 /// reuses its buffers and allocates nothing.
 struct Engine<'c, 'm> {
     ctx: &'c mut Context<'m>,
-    sampler: &'c mut Sampler,
+    /// The caller's `&'c mut Sampler`, as a pointer so that the sampler's own model
+    /// lifetime need not appear in `Generation`'s type.
+    sampler: NonNull<sys::llama_sampler>,
+    _sampler: PhantomData<&'c mut ()>,
     opts: GenerateOptions,
     prompt: Vec<Token>,
     started: Instant,
@@ -178,14 +192,26 @@ struct Engine<'c, 'm> {
     done: bool,
 }
 
+// SAFETY: the engine holds `&mut Context` (Send) and stands for a `&mut Sampler`, which
+// is Send; nothing in it is tied to the creating thread.
+unsafe impl Send for Engine<'_, '_> {}
+
 impl<'c, 'm> Engine<'c, 'm> {
     fn new(
         ctx: &'c mut Context<'m>,
         prompt: Prompt<'_>,
-        sampler: &'c mut Sampler,
+        sampler: &'c mut Sampler<'_>,
         opts: GenerateOptions,
     ) -> Result<Self> {
         let started = Instant::now();
+        // A grammar sampler indexes its own model's vocabulary with this context's ids.
+        if sampler.model_ptr() != ctx.model().as_raw().cast_const() {
+            return Err(Error::InvalidParameter {
+                name: "sampler",
+                reason: "it was built for another model; build it with this context's model".into(),
+            });
+        }
+        let sampler = NonNull::new(sampler.as_ptr()).expect("a Sampler is never NULL");
         let prompt = match prompt {
             Prompt::Text(s) => ctx.model().tokenize(s, ctx.tokens().is_empty(), true)?,
             Prompt::Tokens(t) => {
@@ -212,6 +238,7 @@ impl<'c, 'm> Engine<'c, 'm> {
             text: TextAssembler::new(opts.stop.clone()),
             ctx,
             sampler,
+            _sampler: PhantomData,
             opts,
             prompt,
             started,
@@ -264,11 +291,27 @@ impl<'c, 'm> Engine<'c, 'm> {
             return self.end(StopReason::ContextFull);
         }
 
+        // Through the shim: a grammar that allows no token makes llama.cpp throw.
+        let mut raw = 0;
+        let mut err = [0 as std::ffi::c_char; 256];
         // SAFETY: valid sampler and context; the last decode produced logits for its
-        // last token (idx -1).
-        let token = Token(unsafe {
-            sys::llama_sampler_sample(self.sampler.as_ptr(), self.ctx.as_ptr(), -1)
-        });
+        // last token (idx -1); `err` is writable for its length.
+        let rc = unsafe {
+            sys::edge_llama_sampler_sample(
+                self.sampler.as_ptr(),
+                self.ctx.as_ptr(),
+                -1,
+                &mut raw,
+                err.as_mut_ptr(),
+                err.len(),
+            )
+        };
+        if rc != 0 {
+            // SAFETY: the shim NUL-terminates within the buffer.
+            let msg = unsafe { std::ffi::CStr::from_ptr(err.as_ptr()) };
+            return Err(Error::Sampling(msg.to_string_lossy().into_owned()));
+        }
+        let token = Token(raw);
         let model = self.ctx.model();
         if model.is_eog(token) {
             return self.end(StopReason::EndOfGeneration);
@@ -278,7 +321,8 @@ impl<'c, 'm> Engine<'c, 'm> {
         self.first_token.get_or_insert(now);
         self.last_token = Some(now);
         self.generated += 1;
-        model.token_to_bytes(token, self.opts.special, &mut self.text.bytes)?;
+        let special = self.opts.special || self.opts.keep.contains(&token);
+        model.token_to_bytes(token, special, &mut self.text.bytes)?;
         if let Some(reason) = self.text.advance() {
             return self.end_after_emit(reason);
         }
@@ -376,7 +420,7 @@ impl<'m> Context<'m> {
     pub fn generate<'c, 'p>(
         &'c mut self,
         prompt: impl Into<Prompt<'p>>,
-        sampler: &'c mut Sampler,
+        sampler: &'c mut Sampler<'_>,
         opts: GenerateOptions,
     ) -> Result<Generation<'c, 'm>> {
         Ok(Generation {
@@ -390,7 +434,7 @@ impl<'m> Context<'m> {
     pub fn generate_with<'p, F>(
         &mut self,
         prompt: impl Into<Prompt<'p>>,
-        sampler: &mut Sampler,
+        sampler: &mut Sampler<'_>,
         opts: GenerateOptions,
         mut on_text: F,
     ) -> Result<Stats>

@@ -1,5 +1,6 @@
 //! Sampling: a builder over llama.cpp's sampler chain.
 
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 
 use llama_cpp_sys as sys;
@@ -30,6 +31,7 @@ pub struct Sampling {
     presence_penalty: f32,
     penalty_last_n: i32,
     seed: u32,
+    grammar: Option<String>,
 }
 
 impl Default for Sampling {
@@ -45,6 +47,7 @@ impl Default for Sampling {
             presence_penalty: 0.0,
             penalty_last_n: 64,
             seed: sys::LLAMA_DEFAULT_SEED,
+            grammar: None,
         }
     }
 }
@@ -102,6 +105,22 @@ impl Sampling {
         self.seed = seed;
         self
     }
+    /// Constrains the output to a GBNF grammar whose start rule is `root` (llama.cpp's
+    /// grammar syntax; `<[id]>` matches one token by id, `<name>` a special token by
+    /// text). The grammar is parsed by [`Sampling::build`]; once it is complete only an
+    /// end-of-generation token is allowed, so generation stops there.
+    ///
+    /// ```no_run
+    /// # fn main() -> llama_cpp::Result<()> {
+    /// # let model = llama_cpp::Model::load("model.gguf", &Default::default())?;
+    /// let yes_no = llama_cpp::Sampling::greedy().grammar(r#"root ::= "yes" | "no""#);
+    /// let sampler = yes_no.build(&model)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn grammar(mut self, gbnf: impl Into<String>) -> Self {
+        self.grammar = Some(gbnf.into());
+        self
+    }
     /// Whether this picks the argmax.
     pub fn is_greedy(&self) -> bool {
         self.temperature <= 0.0
@@ -130,6 +149,11 @@ impl Sampling {
         if !self.frequency_penalty.is_finite() || !self.presence_penalty.is_finite() {
             return bad("frequency/presence penalty", "must be finite".into());
         }
+        if let Some(g) = &self.grammar {
+            if g.trim().is_empty() {
+                return bad("grammar", "the grammar is empty".into());
+            }
+        }
         if self.penalty_last_n < -1 {
             return bad(
                 "penalty_last_n",
@@ -140,8 +164,22 @@ impl Sampling {
     }
 
     /// Builds the sampler chain for `model`.
-    pub fn build(&self, model: &Model) -> Result<Sampler> {
+    pub fn build<'m>(&self, model: &'m Model) -> Result<Sampler<'m>> {
         self.validate()?;
+        if let Some(g) = &self.grammar {
+            // llama.cpp accepts unknown ids here and then throws while sampling.
+            let n_vocab = model.n_vocab();
+            for id in grammar_token_ids(g) {
+                if !id.parse::<i32>().is_ok_and(|t| (0..n_vocab).contains(&t)) {
+                    return Err(Error::InvalidParameter {
+                        name: "grammar",
+                        reason: format!(
+                            "token <[{id}]> is not a token id of this model (0..{n_vocab})"
+                        ),
+                    });
+                }
+            }
+        }
         // SAFETY: plain constructors; every sampler added is owned by the chain, which
         // frees them with itself.
         unsafe {
@@ -153,8 +191,34 @@ impl Sampling {
                     reason: "llama.cpp could not create a sampler chain".into(),
                 }
             })?;
-            let sampler = Sampler { raw: chain };
+            let sampler = Sampler {
+                raw: chain,
+                model: model.as_raw(),
+                _model: PhantomData,
+            };
             let add = |s: *mut sys::llama_sampler| sys::llama_sampler_chain_add(chain.as_ptr(), s);
+            // The grammar goes first, so everything after it only sees allowed tokens.
+            if let Some(g) = &self.grammar {
+                let gbnf = crate::error::cstring("the grammar", g)?;
+                let root = c"root";
+                // The vocab outlives the sampler: a Sampler is built per model and llama.cpp
+                // copies the grammar strings.
+                let gs = sys::edge_llama_sampler_init_grammar(
+                    model.vocab_ptr(),
+                    gbnf.as_ptr(),
+                    root.as_ptr(),
+                );
+                if gs.is_null() {
+                    return Err(Error::InvalidParameter {
+                        name: "grammar",
+                        reason: "llama.cpp could not parse it (syntax error, undefined or \
+                                 left-recursive rule, no `root` rule, or a `<token>` that is \
+                                 not one token of this model; the llama.cpp log has the details)"
+                            .into(),
+                    });
+                }
+                add(gs);
+            }
             let penalties = self.repeat_penalty != 1.0
                 || self.frequency_penalty != 0.0
                 || self.presence_penalty != 0.0;
@@ -192,23 +256,65 @@ impl Sampling {
     }
 }
 
+/// The ids of `<[id]>` token references in a GBNF grammar, skipping string literals,
+/// character classes and comments.
+fn grammar_token_ids(g: &str) -> Vec<&str> {
+    let b = g.as_bytes();
+    let mut ids = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            q @ (b'"' | b'[') => {
+                let close = if q == b'"' { b'"' } else { b']' };
+                i += 1;
+                while i < b.len() && b[i] != close {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'<' if b.get(i + 1) == Some(&b'[') => {
+                let start = i + 2;
+                let len = g[start..].find("]>").unwrap_or(g.len() - start);
+                ids.push(g[start..start + len].trim());
+                i = start + len + 2;
+            }
+            _ => i += 1,
+        }
+    }
+    ids
+}
+
 /// A built llama.cpp sampler chain. It keeps state (penalty history, RNG), so one
 /// sampler follows one conversation; [`Sampler::reset`] starts it afresh.
-pub struct Sampler {
+///
+/// It borrows the model because a grammar sampler reads the model's vocabulary.
+pub struct Sampler<'m> {
     raw: NonNull<sys::llama_sampler>,
+    /// The model it was built for, so a context of another model can refuse it.
+    model: *const sys::llama_model,
+    _model: PhantomData<&'m Model>,
 }
 
 // SAFETY: a sampler chain is plain heap state with no thread affinity; `&mut self`
 // on every use keeps access exclusive.
-unsafe impl Send for Sampler {}
+unsafe impl Send for Sampler<'_> {}
 
-impl std::fmt::Debug for Sampler {
+impl std::fmt::Debug for Sampler<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sampler").finish_non_exhaustive()
     }
 }
 
-impl Sampler {
+impl Sampler<'_> {
+    pub(crate) fn model_ptr(&self) -> *const sys::llama_model {
+        self.model
+    }
+
     pub(crate) fn as_ptr(&mut self) -> *mut sys::llama_sampler {
         self.raw.as_ptr()
     }
@@ -226,9 +332,22 @@ impl Sampler {
     }
 }
 
-impl Drop for Sampler {
+impl Drop for Sampler<'_> {
     fn drop(&mut self) {
         // SAFETY: the chain owns its samplers and is freed once.
         unsafe { sys::llama_sampler_free(self.raw.as_ptr()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grammar_token_ids;
+
+    #[test]
+    fn token_references_outside_literals() {
+        let g = r#"root ::= <[6]> "<[7]>" [<[] x <[ 12 ]> # <[99]>
+            x ::= "\"<[8]>" <[abc]>"#;
+        assert_eq!(grammar_token_ids(g), ["6", "12", "abc"]);
+        assert_eq!(grammar_token_ids("root ::= <[5"), ["5"]);
     }
 }

@@ -124,6 +124,16 @@ impl Model {
         }
     }
 
+    /// Whether `token` is a control token (turn markers, BOS/EOS, thought-channel
+    /// markers and the like), which text output drops unless asked to render it.
+    /// `false` for ids outside the vocabulary.
+    pub fn is_control(&self, token: Token) -> bool {
+        // SAFETY: valid vocab; the id is checked first because llama.cpp indexes with
+        // `.at()`, which would throw across the C boundary.
+        self.check_token(token).is_ok()
+            && unsafe { sys::llama_vocab_is_control(self.vocab_ptr(), token.0) }
+    }
+
     pub(crate) fn check_token(&self, token: Token) -> Result<()> {
         let n_vocab = self.n_vocab();
         if token.0 < 0 || token.0 >= n_vocab {

@@ -269,3 +269,80 @@ fn unknown_cache_type_name() {
     let e = "q9_9".parse::<KvType>().unwrap_err();
     assert!(e.to_string().contains("q9_9"));
 }
+
+#[test]
+fn invalid_grammars() {
+    let m = model();
+    for bad in [
+        "",
+        "   ",
+        "root ::= \"unterminated",
+        "root ::= undefined_rule",
+        "start ::= \"x\"",
+        "root ::= root \"x\"",
+        "root ::= <[999999999]>",
+        "root ::= <no_such_token>",
+    ] {
+        let Err(e) = Sampling::greedy().grammar(bad).build(m) else {
+            panic!("{bad:?} was accepted");
+        };
+        assert!(
+            matches!(
+                e,
+                Error::InvalidParameter {
+                    name: "grammar",
+                    ..
+                }
+            ),
+            "{bad:?}: {e}"
+        );
+    }
+    let e = Sampling::greedy()
+        .grammar("root ::= \"a\0b\"")
+        .build(m)
+        .unwrap_err();
+    assert!(matches!(e, Error::InteriorNul { offset: 11, .. }), "{e}");
+}
+
+#[test]
+fn sampler_of_another_model() {
+    let other = Model::load(model().path(), &Default::default()).unwrap();
+    let mut s = Sampling::greedy().build(&other).unwrap();
+    let mut ctx = Context::new(model(), &params()).unwrap();
+    let e = ctx
+        .generate_with("Hi", &mut s, GenerateOptions::default(), |_| {
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::InvalidParameter {
+                name: "sampler",
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn grammar_that_no_token_can_continue() {
+    // Only a NUL byte is allowed, which no token produces: llama.cpp throws while
+    // sampling, and the shim turns that into an error instead of an abort.
+    let m = model();
+    let mut s = Sampling::greedy()
+        .grammar(r#"root ::= "\x00""#)
+        .build(m)
+        .unwrap();
+    let mut ctx = Context::new(m, &params()).unwrap();
+    let e = ctx
+        .generate_with("Hi", &mut s, GenerateOptions::default(), |_| {
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Sampling(ref m) if m.contains("grammar")),
+        "{e}"
+    );
+}

@@ -10,22 +10,7 @@ use common::{model, params, PROMPT};
 use llama_cpp::{Context, Event, GenerateOptions, Sampling, StopReason};
 
 fn greedy_text(n: usize) -> (String, llama_cpp::Stats) {
-    let m = model();
-    let mut ctx = Context::new(m, &params()).unwrap();
-    let mut s = Sampling::greedy().build(m).unwrap();
-    let mut text = String::new();
-    let stats = ctx
-        .generate_with(
-            PROMPT,
-            &mut s,
-            GenerateOptions::default().max_tokens(n),
-            |t| {
-                text.push_str(t);
-                ControlFlow::Continue(())
-            },
-        )
-        .unwrap();
-    (text, stats)
+    run(Sampling::greedy(), GenerateOptions::default().max_tokens(n))
 }
 
 #[test]
@@ -280,4 +265,58 @@ fn context_full_is_a_stop_reason_not_an_error() {
     assert_eq!(st.stop_reason, StopReason::ContextFull);
     assert_eq!(ctx.tokens().len(), n_ctx);
     assert!(st.prompt_tokens + st.generated_tokens <= n_ctx + 1);
+}
+
+fn run(sampling: Sampling, opts: GenerateOptions) -> (String, llama_cpp::Stats) {
+    let m = model();
+    let mut ctx = Context::new(m, &params()).unwrap();
+    let mut s = sampling.build(m).unwrap();
+    let mut text = String::new();
+    let stats = ctx
+        .generate_with(PROMPT, &mut s, opts, |t| {
+            text.push_str(t);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    (text, stats)
+}
+
+#[test]
+fn a_grammar_constrains_the_output_and_ends_it() {
+    let (text, stats) = run(
+        Sampling::greedy().grammar(r#"root ::= ("yes" | "no") " and " [0-9] [0-9]"#),
+        GenerateOptions::default().max_tokens(32),
+    );
+    let (word, num) = text.split_once(" and ").expect("grammar shape");
+    assert!(matches!(word, "yes" | "no"), "{text:?}");
+    assert!(
+        num.len() == 2 && num.bytes().all(|b| b.is_ascii_digit()),
+        "{text:?}"
+    );
+    // Once the grammar is complete only end-of-generation is allowed.
+    assert_eq!(stats.stop_reason, StopReason::EndOfGeneration, "{text:?}");
+}
+
+#[test]
+fn render_tokens_shows_only_the_listed_control_tokens() {
+    let m = model();
+    // <unused0>/<unused1> are control tokens of Gemma 3: dropped from text by default.
+    let (open, close) = (llama_cpp::Token(6), llama_cpp::Token(7));
+    assert!(m.is_control(open) && m.is_control(close));
+    assert!(!m.is_control(llama_cpp::Token(-1)) && !m.is_control(llama_cpp::Token(m.n_vocab())));
+    let forced = || Sampling::greedy().grammar(r#"root ::= <[6]> "hmm" <[7]> "Paris""#);
+    let opts = || GenerateOptions::default().max_tokens(16);
+
+    let (plain, stats) = run(forced(), opts());
+    assert_eq!(plain, "hmmParis");
+    assert_eq!(stats.stop_reason, StopReason::EndOfGeneration);
+
+    let (listed, _) = run(forced(), opts().render_tokens([open, close]));
+    assert_eq!(listed, "<unused0>hmm<unused1>Paris");
+
+    let (only_open, _) = run(forced(), opts().render_tokens([open]));
+    assert_eq!(only_open, "<unused0>hmmParis");
+
+    let (all, _) = run(forced(), opts().render_special(true));
+    assert_eq!(all, "<unused0>hmm<unused1>Paris");
 }
