@@ -61,6 +61,13 @@ pub struct ModelConfig {
     /// llama.cpp: V cache type (quantized needs flash attention). Default `f16`.
     #[serde(default)]
     pub cache_type_v: Option<String>,
+    /// llama.cpp: per-layer K/V types, overriding `cache_type_k`/`cache_type_v`:
+    /// `"hybrid:SPLIT:EARLY:LATE"` (layers `0..SPLIT` in EARLY, the rest in LATE, e.g.
+    /// `"hybrid:6:q8_0:q4_0"`), `"table:T,T,..."` (one entry per layer, `K/V` or one
+    /// type for both), or `"uniform"`. Measured quality and memory: docs/KV_CACHE.md.
+    /// Default `uniform`.
+    #[serde(default)]
+    pub cache_layers: Option<String>,
     /// llama.cpp: `auto`, `on` or `off`. Default `auto`.
     #[serde(default)]
     pub flash_attention: Option<String>,
@@ -303,6 +310,7 @@ impl ModelConfig {
             cores: None,
             cache_type_k: None,
             cache_type_v: None,
+            cache_layers: None,
             flash_attention: None,
             swa_full: None,
             cpu_mask: None,
@@ -333,6 +341,7 @@ impl ModelConfig {
             ("cores", self.cores.is_some()),
             ("cache_type_k", self.cache_type_k.is_some()),
             ("cache_type_v", self.cache_type_v.is_some()),
+            ("cache_layers", self.cache_layers.is_some()),
             ("flash_attention", self.flash_attention.is_some()),
             ("swa_full", self.swa_full.is_some()),
         ];
@@ -363,6 +372,10 @@ impl ModelConfig {
                         v.parse::<llama_cpp::KvType>()
                             .map_err(|e| format!("`{field}`: {e}"))?;
                     }
+                }
+                if let Some(l) = &self.cache_layers {
+                    l.parse::<llama_cpp::KvLayers>()
+                        .map_err(|e| format!("`cache_layers`: {e}"))?;
                 }
                 if let Some(fa) = &self.flash_attention {
                     fa.parse::<llama_cpp::FlashAttention>()
@@ -445,6 +458,26 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("cache_type_k") && e.contains("q9"), "{e}");
+        for bad in [
+            "hybrid:x:q8_0:q4_0",
+            "hybrid:6:q8_0",
+            "layers",
+            "table:f16,q9",
+        ] {
+            let e = Registry::from_toml_str(&format!(
+                "[models.a]\nbackend = \"llama\"\nfile = \"x\"\ncache_layers = {bad:?}\n"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains("model `a`") && e.contains("`cache_layers`"),
+                "{bad}: {e}"
+            );
+        }
+        Registry::from_toml_str(
+            "[models.a]\nbackend = \"llama\"\nfile = \"x\"\ncache_layers = \"hybrid:6:q8_0:q4_0\"\n",
+        )
+        .unwrap();
     }
 
     #[test]

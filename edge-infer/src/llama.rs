@@ -71,6 +71,9 @@ pub(crate) fn open(
     if let Some(t) = &cfg.cache_type_v {
         params = params.type_v(t.parse()?);
     }
+    if let Some(l) = &cfg.cache_layers {
+        params = params.kv_layers(l.parse()?);
+    }
     if let Some(fa) = &cfg.flash_attention {
         params = params.flash_attention(fa.parse()?);
     }

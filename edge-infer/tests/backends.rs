@@ -394,3 +394,25 @@ fn async_stream_yields_the_same_events() {
         assert!(!text.is_empty() && done.is_some(), "{model}");
     }
 }
+
+#[test]
+fn per_layer_kv_types_from_the_registry() {
+    let entry = |name: &str, layers: &str| {
+        format!(
+            "{}cache_layers = \"{layers}\"\nflash_attention = \"on\"\n",
+            common::llama_entry(name)
+        )
+    };
+    let toml = format!(
+        "{}\n{}",
+        entry("hybrid", "hybrid:6:q8_0:q4_0"),
+        entry("too-deep", "hybrid:99:q8_0:q4_0")
+    );
+    let reg = edge_infer::Registry::from_toml_str(&toml).unwrap();
+    let mut g = reg.open_model("hybrid").unwrap();
+    let (t, _, s) = collect(&mut g, &request());
+    assert!(!t.is_empty() && s.generated_tokens > 0, "{t:?} {s:?}");
+    // A split past the model's 18 layers fails when the model opens, naming the cause.
+    let e = reg.open_model("too-deep").unwrap_err().to_string();
+    assert!(e.contains("`too-deep`") && e.contains("99"), "{e}");
+}

@@ -244,6 +244,7 @@ fn the_example_config_parses_and_documents_every_field() {
         "cores",
         "cache_type_k",
         "cache_type_v",
+        "cache_layers",
         "flash_attention",
         "swa_full",
         "cpu_mask",
