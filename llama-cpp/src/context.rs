@@ -387,6 +387,9 @@ pub struct Context<'m> {
     cancel: Arc<AtomicBool>,
     /// Tokens in the KV cache of sequence 0, in order.
     tokens: Vec<Token>,
+    /// Whether llama.cpp's last output row holds the logits of the last token in
+    /// `tokens`; any change to the cache other than a decode makes them stale.
+    logits_valid: bool,
     n_ctx: u32,
     n_batch: u32,
     type_k: KvType,
@@ -459,6 +462,7 @@ impl<'m> Context<'m> {
             model,
             cancel,
             tokens: Vec::new(),
+            logits_valid: false,
             n_ctx,
             n_batch,
             type_k: layer_table
@@ -497,8 +501,17 @@ impl<'m> Context<'m> {
         &self.tokens
     }
 
+    /// The token list, for changes made to the cache outside `decode`; the logits of
+    /// the last decode no longer describe the last token after those.
     pub(crate) fn tokens_mut(&mut self) -> &mut Vec<Token> {
+        self.logits_valid = false;
         &mut self.tokens
+    }
+
+    /// Whether the last output row holds the last token's logits (true after a decode
+    /// that asked for them; false before a decode that may fail part way).
+    pub(crate) fn set_logits_valid(&mut self, valid: bool) {
+        self.logits_valid = valid;
     }
 
     /// A handle that cancels this context's generation from another thread.
@@ -515,6 +528,7 @@ impl<'m> Context<'m> {
         // SAFETY: valid context; the memory handle belongs to it.
         unsafe { sys::llama_memory_clear(sys::llama_get_memory(self.as_ptr()), true) };
         self.tokens.clear();
+        self.logits_valid = false;
     }
 
     /// Drops every cached token from position `n` on, keeping the first `n`.
@@ -540,15 +554,21 @@ impl<'m> Context<'m> {
         };
         let needed_from = n.saturating_sub(self.model.n_swa() as usize) as i32;
         if ok && (n == 0 || (pos_min >= 0 && pos_min <= needed_from)) {
-            self.tokens.truncate(n);
+            if n < self.tokens.len() {
+                self.tokens.truncate(n);
+                self.logits_valid = false;
+            }
         } else {
             self.clear();
         }
     }
 
     /// Evaluates `tokens` after those already cached, in chunks of n_batch. Only the
-    /// last token's logits are kept (see [`Context::logits`]).
+    /// last token's logits are kept (see [`Context::logits`]). A [`CancelHandle`]
+    /// stops it (`Error::Decode` with code 2); a cancel made before the call is for an
+    /// earlier run and is ignored, as in generation.
     pub fn eval(&mut self, tokens: &[Token]) -> Result<()> {
+        self.cancel.store(false, Ordering::Release);
         match self.decode(tokens)? {
             true => Ok(()),
             false => Err(Error::Decode {
@@ -575,6 +595,7 @@ impl<'m> Context<'m> {
         for &t in tokens {
             self.model.check_token(t)?;
         }
+        self.logits_valid = false;
         for chunk in tokens.chunks(self.n_batch as usize) {
             // SAFETY: llama_batch_get_one only records the pointer; llama_decode reads
             // chunk.len() tokens from it and does not write them (the *mut is historical).
@@ -614,6 +635,7 @@ impl<'m> Context<'m> {
                 }
             }
         }
+        self.logits_valid = true;
         Ok(true)
     }
 
@@ -621,10 +643,12 @@ impl<'m> Context<'m> {
         self.cut_cache_to(self.tokens.len());
     }
 
-    /// Logits of the last evaluated token (length = vocabulary size). Empty before
-    /// anything was evaluated.
+    /// Logits of the last token in the cache (length = vocabulary size). Empty when
+    /// there are none for it: before anything was evaluated, and after
+    /// [`Context::truncate`], [`Context::clear`], a state load, a discard or a failed or
+    /// cancelled evaluation, until the next evaluation.
     pub fn logits(&self) -> &[f32] {
-        if self.tokens.is_empty() {
+        if !self.logits_valid || self.tokens.is_empty() {
             return &[];
         }
         // SAFETY: valid context; -1 selects the last output. The buffer lives in the

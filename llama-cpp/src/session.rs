@@ -273,6 +273,10 @@ impl Context<'_> {
         }
         let n_vocab = self.model().n_vocab() as usize;
         let n_batch = self.n_batch() as usize;
+        self.set_logits_valid(false);
+        // A cancel made before this call was aimed at an earlier run.
+        self.cancel_flag()
+            .store(false, std::sync::atomic::Ordering::Release);
         // Continue after the last cached position (as llama_batch_get_one does): normally
         // the number of cached tokens, but not after raw calls through `as_raw`.
         // SAFETY: valid context and memory.
@@ -331,6 +335,7 @@ impl Context<'_> {
                 f(i, unsafe { std::slice::from_raw_parts(p, n_vocab) });
             }
         }
+        self.set_logits_valid(true);
         Ok(())
     }
 }

@@ -173,6 +173,36 @@ fn logits_have_vocab_length() {
 }
 
 #[test]
+fn logits_are_never_stale() {
+    let m = model();
+    let mut ctx = Context::new(m, &params()).unwrap();
+    let toks = m.tokenize(common::PROMPT, true, true).unwrap();
+    ctx.eval(&toks).unwrap();
+    let full = ctx.logits().to_vec();
+    // After a truncate the last row belongs to a token no longer in the cache.
+    ctx.truncate(toks.len() - 1);
+    assert!(ctx.logits().is_empty());
+    // Re-evaluating the dropped token brings back the same logits.
+    ctx.eval(&toks[toks.len() - 1..]).unwrap();
+    let again = ctx.logits();
+    assert_eq!(again.len(), full.len());
+    let max_diff = full
+        .iter()
+        .zip(again)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(max_diff < 1e-2, "re-evaluated logits differ by {max_diff}");
+    ctx.clear();
+    assert!(ctx.logits().is_empty());
+    // A state load restores the cache but not the logits.
+    ctx.eval(&toks).unwrap();
+    let state = ctx.state_save().unwrap();
+    ctx.state_load(&state).unwrap();
+    assert_eq!(ctx.tokens(), &toks[..]);
+    assert!(ctx.logits().is_empty());
+}
+
+#[test]
 fn model_is_shareable_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Model>();
@@ -190,4 +220,15 @@ fn model_is_shareable_across_threads() {
             });
         }
     });
+}
+
+#[test]
+fn a_cancel_between_runs_does_not_stop_the_next_eval() {
+    let m = model();
+    let mut ctx = Context::new(m, &params()).unwrap();
+    let toks = m.tokenize(common::PROMPT, true, true).unwrap();
+    ctx.cancel_handle().cancel();
+    ctx.eval(&toks).unwrap();
+    assert_eq!(ctx.tokens().len(), toks.len());
+    assert!(!ctx.logits().is_empty());
 }
