@@ -1353,6 +1353,9 @@ impl<'s> Pump<'s> {
                     Ok(Control::Continue) => sys::RKLLM_CALLBACK_CONTINUE,
                     Ok(Control::Pause) => {
                         self.paused = true;
+                        // No FINISH follows a pause: hand back a held partial character
+                        // now instead of losing it.
+                        self.trailing = self.utf8.finish();
                         sys::RKLLM_CALLBACK_PAUSE
                     }
                     Err(payload) => {

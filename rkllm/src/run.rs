@@ -244,7 +244,8 @@ pub struct RunSummary {
     pub paused: bool,
     /// An abort was requested while the run was in progress.
     pub aborted: bool,
-    /// An incomplete character left when the run ended (invalid UTF-8, not replaced).
+    /// An incomplete character left when the run ended or paused (its first bytes; not
+    /// valid UTF-8 on their own, not replaced).
     pub trailing_invalid: Vec<u8>,
 }
 
