@@ -128,8 +128,21 @@ impl bench::BatchSizes for Args {
     }
 }
 
+/// llama-bench's multi-letter short flags (`-ctk q8_0`, `-fa 1`, `-ub 512`), which clap
+/// would read as `-c tk`; spelled long, they mean the same here.
+fn llama_bench_flag(arg: String) -> String {
+    match arg.as_str() {
+        "-ctk" => "--ctk".into(),
+        "-ctv" => "--ctv".into(),
+        "-fa" => "--fa".into(),
+        "-ub" => "--ubatch-size".into(),
+        "-pg" => "--pg".into(),
+        _ => arg,
+    }
+}
+
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let args = Args::parse_from(std::env::args().map(llama_bench_flag));
     if let Some(spec) = &args.cores {
         let cpus = bench::parse_cpu_list(spec)?;
         bench::pin_to(&cpus)?;

@@ -56,7 +56,8 @@ pub struct BenchRecord {
     pub n_threads: i32,
     pub type_k: String,
     pub type_v: String,
-    pub flash_attn: String,
+    /// As llama-bench writes it: -1 auto, 0 off, 1 on.
+    pub flash_attn: i32,
     pub n_prompt: usize,
     pub n_gen: usize,
     pub n_depth: usize,
@@ -114,15 +115,14 @@ impl BenchRecord {
             type_k: type_k.to_string(),
             type_v: type_v.to_string(),
             flash_attn: match fa {
-                FlashAttention::Auto => "auto",
-                FlashAttention::On => "1",
-                FlashAttention::Off => "0",
-            }
-            .into(),
+                FlashAttention::Auto => -1,
+                FlashAttention::On => 1,
+                FlashAttention::Off => 0,
+            },
             n_prompt: test.n_prompt,
             n_gen: test.n_gen,
             n_depth: depth,
-            test_time: format!("{:?}", std::time::SystemTime::now()),
+            test_time: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
             avg_ns: avg_ns as u64,
             stddev_ns: stddev_ns as u64,
             avg_ts,
@@ -259,7 +259,10 @@ pub fn format_row(r: &BenchRecord) -> String {
         r.n_threads,
         r.type_k,
         r.type_v,
-        r.flash_attn,
+        match r.flash_attn {
+            -1 => "auto".to_string(),
+            v => v.to_string(),
+        },
         r.test_name(),
         r.avg_ts,
         r.stddev_ts

@@ -76,7 +76,10 @@ fn json_has_llama_bench_fields_and_consistent_numbers() {
         eprintln!("skipped under qemu-user: cannot spawn the aarch64 runner");
         return;
     }
-    let out = run(&["-d", "0,16", "-o", "json"]);
+    // llama-bench's own spelling of the K/V flags must work too.
+    let out = run(&[
+        "-d", "0,16", "-ctk", "f16", "-ctv", "f16", "-fa", "1", "-o", "json",
+    ]);
     let recs: Vec<BenchRecord> = serde_json::from_str(&out).unwrap();
     assert_eq!(recs.len(), 4);
     let names: Vec<String> = recs.iter().map(|r| r.test_name()).collect();
@@ -98,6 +101,14 @@ fn json_has_llama_bench_fields_and_consistent_numbers() {
             r.peak_rss_bytes
         );
         assert_eq!((r.type_k.as_str(), r.type_v.as_str()), ("f16", "f16"));
+        assert_eq!(r.flash_attn, 1);
+        // RFC 3339 in UTC, as llama-bench writes it: 2026-11-21T18:37:46Z.
+        let t = r.test_time.as_bytes();
+        assert!(
+            t.len() == 20 && t[4] == b'-' && t[10] == b'T' && t[19] == b'Z',
+            "test_time {:?}",
+            r.test_time
+        );
     }
     // The raw JSON uses llama-bench's own field names.
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
