@@ -522,7 +522,10 @@ fn bindgen(src: &Path, out: &Path) {
             "ggml_type_name|ggml_type_size|ggml_blck_size|ggml_row_size|ggml_is_quantized",
         )
         .allowlist_function("ggml_time_us|ggml_backend_load_all")
-        .allowlist_type("llama_.*|ggml_type|ggml_log_level")
+        // Building a model from metadata (llama_model_init_from_user), e.g. for tests.
+        .allowlist_function("gguf_init_empty|gguf_free|gguf_set_val_.*|gguf_set_arr_.*")
+        .allowlist_function("ggml_nelements|ggml_nbytes|ggml_backend_tensor_set")
+        .allowlist_type("llama_.*|ggml_type|ggml_log_level|gguf_type")
         .allowlist_var("LLAMA_.*")
         .rustified_non_exhaustive_enum("llama_vocab_type")
         .prepend_enum_name(false)

@@ -1,3 +1,5 @@
 #include "llama.h"
 #include "ggml-cpu.h"
+#include "ggml-backend.h"
+#include "gguf.h"
 #include "edge_shim.h"

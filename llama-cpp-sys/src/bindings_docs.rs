@@ -339,6 +339,12 @@ unsafe extern "C" {
     pub fn ggml_time_us() -> i64;
 }
 unsafe extern "C" {
+    pub fn ggml_nelements(tensor: *const ggml_tensor) -> i64;
+}
+unsafe extern "C" {
+    pub fn ggml_nbytes(tensor: *const ggml_tensor) -> usize;
+}
+unsafe extern "C" {
     pub fn ggml_blck_size(type_: ggml_type) -> i64;
 }
 unsafe extern "C" {
@@ -378,6 +384,14 @@ pub struct ggml_backend_device {
     _unused: [u8; 0],
 }
 pub type ggml_backend_dev_t = *mut ggml_backend_device;
+unsafe extern "C" {
+    pub fn ggml_backend_tensor_set(
+        tensor: *mut ggml_tensor,
+        data: *const ::std::os::raw::c_void,
+        offset: usize,
+        size: usize,
+    );
+}
 unsafe extern "C" {
     pub fn ggml_backend_load_all();
 }
@@ -569,10 +583,88 @@ pub type ggml_opt_epoch_callback = ::std::option::Option<
         t_start_us: i64,
     ),
 >;
+pub const GGUF_TYPE_UINT8: gguf_type = 0;
+pub const GGUF_TYPE_INT8: gguf_type = 1;
+pub const GGUF_TYPE_UINT16: gguf_type = 2;
+pub const GGUF_TYPE_INT16: gguf_type = 3;
+pub const GGUF_TYPE_UINT32: gguf_type = 4;
+pub const GGUF_TYPE_INT32: gguf_type = 5;
+pub const GGUF_TYPE_FLOAT32: gguf_type = 6;
+pub const GGUF_TYPE_BOOL: gguf_type = 7;
+pub const GGUF_TYPE_STRING: gguf_type = 8;
+pub const GGUF_TYPE_ARRAY: gguf_type = 9;
+pub const GGUF_TYPE_UINT64: gguf_type = 10;
+pub const GGUF_TYPE_INT64: gguf_type = 11;
+pub const GGUF_TYPE_FLOAT64: gguf_type = 12;
+pub const GGUF_TYPE_COUNT: gguf_type = 13;
+pub type gguf_type = ::std::os::raw::c_uint;
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct gguf_context {
     _unused: [u8; 0],
+}
+unsafe extern "C" {
+    pub fn gguf_init_empty() -> *mut gguf_context;
+}
+unsafe extern "C" {
+    pub fn gguf_free(ctx: *mut gguf_context);
+}
+unsafe extern "C" {
+    pub fn gguf_set_val_u8(ctx: *mut gguf_context, key: *const ::std::os::raw::c_char, val: u8);
+}
+unsafe extern "C" {
+    pub fn gguf_set_val_i8(ctx: *mut gguf_context, key: *const ::std::os::raw::c_char, val: i8);
+}
+unsafe extern "C" {
+    pub fn gguf_set_val_u16(ctx: *mut gguf_context, key: *const ::std::os::raw::c_char, val: u16);
+}
+unsafe extern "C" {
+    pub fn gguf_set_val_i16(ctx: *mut gguf_context, key: *const ::std::os::raw::c_char, val: i16);
+}
+unsafe extern "C" {
+    pub fn gguf_set_val_u32(ctx: *mut gguf_context, key: *const ::std::os::raw::c_char, val: u32);
+}
+unsafe extern "C" {
+    pub fn gguf_set_val_i32(ctx: *mut gguf_context, key: *const ::std::os::raw::c_char, val: i32);
+}
+unsafe extern "C" {
+    pub fn gguf_set_val_f32(ctx: *mut gguf_context, key: *const ::std::os::raw::c_char, val: f32);
+}
+unsafe extern "C" {
+    pub fn gguf_set_val_u64(ctx: *mut gguf_context, key: *const ::std::os::raw::c_char, val: u64);
+}
+unsafe extern "C" {
+    pub fn gguf_set_val_i64(ctx: *mut gguf_context, key: *const ::std::os::raw::c_char, val: i64);
+}
+unsafe extern "C" {
+    pub fn gguf_set_val_f64(ctx: *mut gguf_context, key: *const ::std::os::raw::c_char, val: f64);
+}
+unsafe extern "C" {
+    pub fn gguf_set_val_bool(ctx: *mut gguf_context, key: *const ::std::os::raw::c_char, val: bool);
+}
+unsafe extern "C" {
+    pub fn gguf_set_val_str(
+        ctx: *mut gguf_context,
+        key: *const ::std::os::raw::c_char,
+        val: *const ::std::os::raw::c_char,
+    );
+}
+unsafe extern "C" {
+    pub fn gguf_set_arr_data(
+        ctx: *mut gguf_context,
+        key: *const ::std::os::raw::c_char,
+        type_: gguf_type,
+        data: *const ::std::os::raw::c_void,
+        n: usize,
+    );
+}
+unsafe extern "C" {
+    pub fn gguf_set_arr_str(
+        ctx: *mut gguf_context,
+        key: *const ::std::os::raw::c_char,
+        data: *mut *const ::std::os::raw::c_char,
+        n: usize,
+    );
 }
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]

@@ -178,6 +178,40 @@ impl Model {
         })
     }
 
+    /// Takes ownership of a model created through `llama-cpp-sys` by other means than a
+    /// file, such as `llama_model_init_from_user` (a model built from metadata, e.g. with
+    /// random weights for tests). `name` stands in for the path in messages.
+    ///
+    /// # Safety
+    /// `raw` must be a valid, fully initialised `llama_model` that nothing else frees or
+    /// uses afterwards; the returned `Model` frees it.
+    pub unsafe fn from_raw(raw: *mut sys::llama_model, name: impl Into<PathBuf>) -> Result<Model> {
+        let path = name.into();
+        let Some(raw) = NonNull::new(raw) else {
+            return Err(Error::ModelLoad {
+                path,
+                reason: "the model pointer is NULL".into(),
+            });
+        };
+        // SAFETY: the caller guarantees a valid model; the vocab lives as long as it.
+        let vocab = unsafe { sys::llama_model_get_vocab(raw.as_ptr()) };
+        let Some(vocab) = NonNull::new(vocab as *mut sys::llama_vocab) else {
+            // SAFETY: we own the model now and free it once.
+            unsafe { sys::llama_model_free(raw.as_ptr()) };
+            return Err(Error::ModelLoad {
+                path,
+                reason: "the model has no vocabulary".into(),
+            });
+        };
+        backend::init();
+        Ok(Model {
+            raw,
+            vocab,
+            path,
+            file_size: 0,
+        })
+    }
+
     pub(crate) fn as_ptr(&self) -> *mut sys::llama_model {
         self.raw.as_ptr()
     }
