@@ -128,6 +128,10 @@ pub enum Error {
     /// A runtime function returned an error code.
     #[error("{function} failed with code {code}")]
     CallFailed { function: &'static str, code: i32 },
+    /// An asynchronous run sent nothing within the time given (see
+    /// [`AsyncRun::next_timeout`](crate::AsyncRun::next_timeout)).
+    #[error("the RKLLM runtime sent no event within {0:?}; the run may be stuck (abort it, or wait longer)")]
+    Timeout(std::time::Duration),
     /// The handle was destroyed (e.g. an AbortHandle used after the model was dropped).
     #[error("the RKLLM model handle has been destroyed")]
     Destroyed,

@@ -1425,6 +1425,49 @@ impl AsyncRun {
         }
         Err(Error::Destroyed)
     }
+
+    /// The next event, waiting at most `timeout`: `Ok(None)` once the run has ended,
+    /// [`Error::Timeout`] if nothing arrived in time (the run goes on; call again or
+    /// abort). For runtimes that might never send their final callback.
+    pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<AsyncEvent>> {
+        if self.finished {
+            return Ok(None);
+        }
+        match self.rx.recv_timeout(timeout) {
+            Ok(ev) => {
+                if matches!(ev, AsyncEvent::Finished(_) | AsyncEvent::Failed(_)) {
+                    self.finished = true;
+                }
+                Ok(Some(ev))
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(Error::Timeout(timeout)),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Ok(None),
+        }
+    }
+
+    /// [`AsyncRun::wait`] with a deadline for the whole run; on [`Error::Timeout`] the run
+    /// is aborted.
+    pub fn wait_timeout(mut self, timeout: Duration) -> Result<(String, RunSummary)> {
+        let deadline = Instant::now() + timeout;
+        let mut text = String::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next_timeout(left) {
+                Ok(Some(AsyncEvent::Text { text: t, .. })) => text.push_str(&t),
+                Ok(Some(AsyncEvent::Finished(s))) => return Ok((text, s)),
+                Ok(Some(AsyncEvent::Failed(e))) => return Err(e),
+                Ok(Some(_)) => {}
+                Ok(None) => return Err(Error::Destroyed),
+                Err(e) => {
+                    let _ = self.abort.abort();
+                    return Err(match e {
+                        Error::Timeout(_) => Error::Timeout(timeout),
+                        e => e,
+                    });
+                }
+            }
+        }
+    }
 }
 
 impl Iterator for AsyncRun {

@@ -403,7 +403,11 @@ fn dropping_an_async_run_aborts_it() {
 fn abort_from_inside_the_callback_stops_this_run_only() {
     let (_f, llm) = llm(
         "abort-inside",
-        FakeModel::default().reply("abcdefghijklmnop"),
+        // A token every 5 ms: the abort is completed by another thread, which a loaded
+        // machine may not schedule before an undelayed reply is over.
+        FakeModel::default()
+            .reply("abcdefghijklmnop")
+            .token_delay_ms(5),
     );
     let mut n = 0;
     let s = llm
@@ -423,4 +427,52 @@ fn abort_from_inside_the_callback_stops_this_run_only() {
         .unwrap();
     assert_eq!(t, "abcdefghijklmnop");
     assert!(!s2.aborted);
+}
+
+#[test]
+fn async_run_timeouts_for_a_silent_runtime() {
+    // 300 ms per token: nothing arrives within 20 ms.
+    let (_f, llm) = llm(
+        "async-timeout",
+        FakeModel::default().reply("abc").token_delay_ms(300),
+    );
+    let mut run = llm
+        .run_async(&Input::prompt("hi"), &RunOptions::new())
+        .unwrap();
+    // The first token comes at once, the next after the delay.
+    let first = run.next_timeout(Duration::from_secs(10)).unwrap();
+    assert!(
+        matches!(first, Some(AsyncEvent::Text { ref text, .. }) if text == "a"),
+        "{first:?}"
+    );
+    let e = run.next_timeout(Duration::from_millis(20)).unwrap_err();
+    assert!(
+        matches!(e, Error::Timeout(d) if d == Duration::from_millis(20)),
+        "{e}"
+    );
+    assert!(e.to_string().contains("no event within"), "{e}");
+    // The run goes on after a timeout: the events still come, in order.
+    let mut text = String::from("a");
+    while let Some(ev) = run.next_timeout(Duration::from_secs(10)).unwrap() {
+        if let AsyncEvent::Text { text: t, .. } = ev {
+            text.push_str(&t);
+        }
+    }
+    assert_eq!(text, "abc");
+
+    // A whole-run deadline aborts the run and says so; the model stays usable.
+    let t0 = Instant::now();
+    let e = llm
+        .run_async(&Input::prompt("hi"), &RunOptions::new())
+        .unwrap()
+        .wait_timeout(Duration::from_millis(100))
+        .unwrap_err();
+    assert!(matches!(e, Error::Timeout(_)), "{e}");
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    let (text, _) = llm
+        .run_async(&Input::prompt("hi"), &RunOptions::new())
+        .unwrap()
+        .wait_timeout(Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(text, "abc");
 }
