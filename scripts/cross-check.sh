@@ -50,8 +50,11 @@ for cfg in "f16 f16 auto" "f16 f16 off"; do
     $QEMU target/$T/release/examples/numerics dump "$out/a76-$name.json" --ctk $1 --ctv $2 --fa $3
     # Tolerances from measurement (docs in README): the same x86-64 build with flash
     # attention on vs off differs by up to 1.6 logits / KL 1.9e-2 at the first position
-    # and parts greedy paths at near-ties; cross-ISA differences are of the same size.
+    # and parts greedy paths at near-ties (3 of 6 prompts); cross-ISA differences are of
+    # the same size. Every divergence must be at a near-tie; how many prompts survive all
+    # 32 tokens depends on the host's own kernels (3/6 and 4/6 on the dev machine's
+    # AVX-512), so the floor is 2, below the same-build calibration.
     target/release/examples/numerics compare "$out/native-$name.json" "$out/a76-$name.json" \
-        --tol 2.5 --kl-tol 0.05 --tie-gap 0.5 --min-agree 3
+        --tol 2.5 --kl-tol 0.05 --tie-gap 0.5 --min-agree 2
 done
 echo "cross-check: all passed in $(( $(date +%s) - t0 )) s"
