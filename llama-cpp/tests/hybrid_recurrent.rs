@@ -29,20 +29,16 @@ const HEAD_DIM: u32 = N_EMBD / N_HEAD;
 /// Deterministic weights: a small uniform noise from a hash of the tensor name, so
 /// every run builds the same model. `ssm_a` (the state decay) must be negative.
 extern "C" fn fill_tensor(t: *mut sys::ggml_tensor, _ud: *mut c_void) {
-    // Never unwind into C.
-    let _ = std::panic::catch_unwind(|| {
+    // Never unwind into C; a failure is recorded and checked after the model is built.
+    let filled = std::panic::catch_unwind(|| {
         // SAFETY: llama.cpp passes a valid, allocated tensor for the duration of the call.
-        let (n, name) = unsafe {
+        let (n, name, ty) = unsafe {
             let name = std::ffi::CStr::from_ptr((*t).name.as_ptr())
                 .to_bytes()
                 .to_vec();
-            (sys::ggml_nelements(t) as usize, name)
+            (sys::ggml_nelements(t) as usize, name, (*t).type_)
         };
-        assert_eq!(
-            unsafe { (*t).type_ },
-            sys::GGML_TYPE_F32,
-            "tensors are created as f32"
-        );
+        assert_eq!(ty, sys::GGML_TYPE_F32, "tensors are created as f32");
         let negative = name.windows(5).any(|w| w == b"ssm_a");
         let mut state = name.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
             (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
@@ -64,7 +60,12 @@ extern "C" fn fill_tensor(t: *mut sys::ggml_tensor, _ud: *mut c_void) {
         // SAFETY: `data` holds exactly ggml_nbytes(t) bytes of f32 for this f32 tensor.
         unsafe { sys::ggml_backend_tensor_set(t, data.as_ptr().cast(), 0, sys::ggml_nbytes(t)) };
     });
+    if filled.is_err() {
+        FILL_FAILED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
+
+static FILL_FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn qwen35_tiny() -> Model {
     let _ = llama_cpp::system_info(); // initialises the llama.cpp backend
@@ -136,6 +137,10 @@ fn qwen35_tiny() -> Model {
         mp.n_gpu_layers = 0;
         let raw = sys::llama_model_init_from_user(g, Some(fill_tensor), std::ptr::null_mut(), mp);
         sys::gguf_free(g);
+        assert!(
+            !FILL_FAILED.load(std::sync::atomic::Ordering::Relaxed),
+            "filling a tensor failed"
+        );
         Model::from_raw(raw, "qwen35-tiny (random weights)").expect("llama.cpp built the model")
     }
 }
