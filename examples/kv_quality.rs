@@ -280,20 +280,6 @@ fn read_text(path: &std::path::Path) -> anyhow::Result<String> {
     String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8", path.display()))
 }
 
-/// K and V head sizes from the GGUF metadata.
-fn head_dims(m: &Model) -> (u32, u32) {
-    let arch = m.architecture();
-    let get = |k: &str| {
-        m.meta(&format!("{arch}.attention.{k}"))
-            .and_then(|v| v.parse::<u32>().ok())
-    };
-    let fallback = m.n_embd() / m.n_head();
-    (
-        get("key_length").unwrap_or(fallback),
-        get("value_length").unwrap_or(fallback),
-    )
-}
-
 /// The per-layer types a configuration gives every layer.
 fn layer_types(p: &ContextParams, n_layer: u32, uniform: (KvType, KvType)) -> Vec<LayerKv> {
     match p.get_kv_layers().resolve(n_layer) {
@@ -305,7 +291,7 @@ fn layer_types(p: &ContextParams, n_layer: u32, uniform: (KvType, KvType)) -> Ve
 /// Memory of one configuration: measured at `depth` and at `2 * depth` (for the marginal
 /// cost of a token), and the layer-shape formula.
 fn memory(model: &Model, c: &Config, depth: u32, row: &mut Row) -> anyhow::Result<()> {
-    let (hk, hv) = head_dims(model);
+    let (hk, hv) = model.head_dims();
     let kvh = model.n_head_kv();
     let at = |n: u32| -> anyhow::Result<(u64, u64, Vec<llama_cpp::LayerCache>)> {
         let ctx = Context::new(model, &c.params.clone().n_ctx(n))?;

@@ -340,6 +340,22 @@ impl Model {
         Some(unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
     }
 
+    /// K and V head sizes from the GGUF metadata (`attention.key_length` /
+    /// `value_length`, else `n_embd / n_head`): with [`Model::n_head_kv`], the shape of a
+    /// layer's K and V cache rows.
+    pub fn head_dims(&self) -> (u32, u32) {
+        let arch = self.architecture();
+        let get = |k: &str| {
+            self.meta(&format!("{arch}.attention.{k}"))
+                .and_then(|v| v.parse::<u32>().ok())
+        };
+        let fallback = self.n_embd() / self.n_head().max(1);
+        (
+            get("key_length").unwrap_or(fallback),
+            get("value_length").unwrap_or(fallback),
+        )
+    }
+
     /// Beginning-of-sequence token, if the model has one.
     pub fn token_bos(&self) -> Option<Token> {
         // SAFETY: valid vocab pointer.

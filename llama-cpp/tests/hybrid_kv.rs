@@ -203,25 +203,11 @@ fn the_cache_has_the_types_asked_for_per_layer() {
     }
 }
 
-/// Per-layer K and V head sizes from the GGUF metadata (not from llama.cpp's cache).
-fn head_dims(m: &Model) -> (u32, u32) {
-    let arch = m.architecture();
-    let get = |k: &str| {
-        m.meta(&format!("{arch}.attention.{k}"))
-            .and_then(|v| v.parse::<u32>().ok())
-    };
-    let fallback = m.n_embd() / m.n_head();
-    (
-        get("key_length").unwrap_or(fallback),
-        get("value_length").unwrap_or(fallback),
-    )
-}
-
 /// Bytes from the layer shapes: for every layer with a cache, cells × n_head_kv × head
 /// size × bytes per element, for K and for V.
 fn formula_bytes(ctx: &Context) -> u64 {
     let m = ctx.model();
-    let (hk, hv) = head_dims(m);
+    let (hk, hv) = m.head_dims();
     let kv_heads = m.n_head_kv();
     ctx.kv_layer_caches()
         .iter()
