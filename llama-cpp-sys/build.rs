@@ -24,6 +24,7 @@ const ENV_VARS: &[&str] = &[
     "LLAMA_CPP_PROFILE",
     "LLAMA_CPP_ARM_ARCH",
     "LLAMA_CPP_OPENMP",
+    "LLAMA_CPP_AMX",
     "EDGE_INFER_CACHE_DIR",
     "XDG_CACHE_HOME",
     "DOCS_RS",
@@ -101,6 +102,7 @@ fn main() {
         "cargo:rustc-env=LLAMA_CPP_ARM_ARCH={}",
         profile.arm_arch.as_deref().unwrap_or("")
     );
+    println!("cargo:rustc-env=LLAMA_CPP_AMX={}", u8::from(profile.amx));
     println!(
         "cargo:rustc-env=LLAMA_CPP_PIN={} {}",
         pin.package, pin.version
@@ -237,16 +239,20 @@ fn pip_download(pin: &Pin, root: &Path) -> PathBuf {
         "cannot obtain the pinned llama.cpp sources ({spec} sdist, sha256 {sha}, llama.cpp commit {commit}) \
          and none are cached in {root}. Do one of:\n  \
          1. give this machine `{python} -m pip` with access to the PyPI registry and build again;\n  \
-         2. on a machine that has it, run `pip download --no-deps --no-binary :all: {spec}` and build \
+         2. on a machine that has it, run `pip download --no-deps --no-binary {package} {spec}` and build \
          here with LLAMA_CPP_SDIST=/path/to/{sdist};\n  \
          3. build with LLAMA_CPP_DIR=/path/to/llama.cpp (your own checkout, ideally at commit {commit}).",
         sha = pin.sha256,
         commit = pin.commit,
         root = root.display(),
         sdist = pin.sdist,
+        package = pin.package,
     );
     let status = Command::new(&python)
-        .args(["-m", "pip", "download", "--no-deps", "--no-binary", ":all:"])
+        // `--no-binary` names only this package: `:all:` would also build pip's build
+        // dependencies (cmake among them) from source just to read the sdist's metadata.
+        .args(["-m", "pip", "download", "--no-deps", "--no-binary"])
+        .arg(&pin.package)
         .args(["--disable-pip-version-check", "-q", "-d"])
         .arg(&dl)
         .arg(&spec)
@@ -347,6 +353,8 @@ struct Profile {
     kind: Kind,
     arm_arch: Option<String>,
     openmp: bool,
+    /// Let a native x86-64 build use AMX when the host has it (opt-in, see `x86_isa_flags`).
+    amx: bool,
     target: String,
     cross: bool,
 }
@@ -408,10 +416,22 @@ impl Profile {
             env::var("LLAMA_CPP_OPENMP").ok().as_deref(),
             Some("0" | "off" | "OFF")
         );
+        let amx = match env::var("LLAMA_CPP_AMX").ok().as_deref() {
+            Some("1" | "on" | "ON" | "true") => true,
+            Some("0" | "off" | "OFF" | "false") => false,
+            Some(other) => fail(&format!("LLAMA_CPP_AMX={other}: use 1 or 0")),
+            None => env::var_os("CARGO_FEATURE_AMX").is_some(),
+        };
+        if amx && !(kind == Kind::Native && target.starts_with("x86_64")) {
+            println!(
+                "cargo:warning=AMX ignored: it applies to the native profile on x86-64 hosts only"
+            );
+        }
         Profile {
             kind,
             arm_arch,
             openmp,
+            amx,
             target,
             cross,
         }
@@ -456,6 +476,9 @@ fn build_llama(src: &Path, p: &Profile) -> PathBuf {
     match p.kind {
         Kind::Native => {
             cfg.define("GGML_NATIVE", "ON");
+            for flag in x86_isa_flags(p) {
+                cfg.cflag(flag).cxxflag(flag);
+            }
         }
         Kind::Rk3588 | Kind::Generic => {
             cfg.define("GGML_NATIVE", "OFF")
@@ -477,6 +500,29 @@ fn build_llama(src: &Path, p: &Profile) -> PathBuf {
             .define("CMAKE_CXX_COMPILER", cxx.path());
     }
     cfg.build()
+}
+
+/// Extra ISA flags for a native x86-64 build. `-march=native` turns AMX on wherever the host
+/// has it, and ggml's AMX matmul then crashes on the first decode on such hosts (SIGSEGV at
+/// `ldtilecfg`, llama.cpp issue 20824; `vendor/patches/0002-amx-tile-config.patch` fixes the
+/// cause we found). AMX helps only large-batch prefill on server Xeons, far from the RK3588
+/// this project targets, so it stays out unless asked for. GCC and clang give explicit
+/// `-mno-*` flags precedence over `-march` whatever their order.
+fn x86_isa_flags(p: &Profile) -> Vec<&'static str> {
+    if p.amx || !p.target.starts_with("x86_64") {
+        return Vec::new();
+    }
+    let probe = cc::Build::new();
+    [
+        "-mno-amx-tile",
+        "-mno-amx-int8",
+        "-mno-amx-bf16",
+        "-mno-amx-fp16",
+        "-mno-amx-complex",
+    ]
+    .into_iter()
+    .filter(|f| probe.is_flag_supported(f).unwrap_or(false))
+    .collect()
 }
 
 fn build_shim(src: &Path) {

@@ -14,6 +14,10 @@ pub const BUILD_PROFILE: &str = env!("LLAMA_CPP_PROFILE");
 /// The `-march` value of an ARM build (`armv8.2-a+dotprod` for rk3588), empty otherwise.
 pub const ARM_ARCH: &str = env!("LLAMA_CPP_ARM_ARCH");
 
+/// Whether AMX was allowed in (a native x86-64 build with feature `amx` or `LLAMA_CPP_AMX=1`).
+/// Without it, a native build leaves AMX out even on hosts that have it.
+pub const AMX_ALLOWED: bool = matches!(env!("LLAMA_CPP_AMX").as_bytes(), b"1");
+
 /// The pinned source package (`llama-cpp-python <version>`), even when `LLAMA_CPP_DIR`
 /// replaced it at build time.
 pub const PINNED_SOURCE: &str = env!("LLAMA_CPP_PIN");
