@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use llama_cpp::{Model, Token};
+use edge_infer_llama::{Model, Token};
 
 /// The default model, loaded once.
 pub fn model() -> &'static Model {
@@ -37,5 +37,5 @@ pub fn threads() -> i32 {
     std::env::var("EDGE_INFER_BENCH_THREADS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(llama_cpp::default_threads() as i32)
+        .unwrap_or(edge_infer_llama::default_threads() as i32)
 }

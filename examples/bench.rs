@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
 use edge_infer_examples::bench::{self, BenchRecord, Test};
-use llama_cpp::{Context, ContextParams, FlashAttention, KvType, Model, Token};
+use edge_infer_llama::{Context, ContextParams, FlashAttention, KvType, Model, Token};
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
 enum Output {
@@ -29,7 +29,7 @@ enum Output {
 }
 
 #[derive(Parser)]
-#[command(about = "llama-bench-compatible benchmark over the edge-infer llama-cpp crate")]
+#[command(about = "llama-bench-compatible benchmark over the edge-infer edge-infer-llama crate")]
 struct Args {
     /// GGUF model (default: the default test model).
     #[arg(short = 'm', long)]
@@ -151,7 +151,7 @@ fn main() -> anyhow::Result<()> {
     let path = edge_infer_examples::model_path(args.model.clone())?;
     let model = Model::load(&path, &Default::default())?;
     let threads = if args.threads.is_empty() {
-        vec![llama_cpp::default_threads() as i32]
+        vec![edge_infer_llama::default_threads() as i32]
     } else {
         args.threads.clone()
     };

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use llama_cpp::{FlashAttention, KvType, MemoryReport, Model};
+use edge_infer_llama::{FlashAttention, KvType, MemoryReport, Model};
 use serde::{Deserialize, Serialize};
 
 /// One llama-bench test: `pp{n_prompt}`, `tg{n_gen}` or `pp{n_prompt}+tg{n_gen}`.
@@ -102,7 +102,7 @@ impl BenchRecord {
             mean_sd(&samples_ns.iter().map(|&x| x as f64).collect::<Vec<_>>());
         let (avg_ts, stddev_ts) = mean_sd(&samples_ts);
         BenchRecord {
-            build_commit: llama_cpp_sys::PINNED_SOURCE.to_string(),
+            build_commit: edge_infer_llama_sys::PINNED_SOURCE.to_string(),
             cpu_info: cpu_model(),
             backends: "CPU".into(),
             model_filename: info.filename.clone(),
@@ -130,7 +130,7 @@ impl BenchRecord {
             samples_ns,
             samples_ts,
             n_ctx,
-            build_profile: llama_cpp::build_profile().into(),
+            build_profile: edge_infer_llama::build_profile().into(),
             peak_rss_bytes: peak_rss_bytes(),
             model_bytes: mem.model_bytes,
             kv_bytes: mem.kv_bytes,

@@ -10,20 +10,20 @@
 use edge_infer_examples::check_a76_features;
 
 fn main() {
-    let info = llama_cpp::system_info();
-    println!("profile: {}", llama_cpp::build_profile());
+    let info = edge_infer_llama::system_info();
+    println!("profile: {}", edge_infer_llama::build_profile());
     println!("system info: {}", info.trim());
     if !cfg!(target_arch = "aarch64") {
         println!("not an aarch64 build: nothing to check");
         return;
     }
-    let features = llama_cpp::cpu_features();
+    let features = edge_infer_llama::cpu_features();
     // What the build asked for: FP16_VA exactly when -march had +fp16.
     let mut required = vec!["NEON", "ARM_FMA", "DOTPROD"];
-    if llama_cpp_sys::ARM_ARCH.contains("+fp16") {
+    if edge_infer_llama_sys::ARM_ARCH.contains("+fp16") {
         required.push("FP16_VA");
     }
-    println!("-march: {}", llama_cpp_sys::ARM_ARCH);
+    println!("-march: {}", edge_infer_llama_sys::ARM_ARCH);
     let problems = check_a76_features(&features, &required);
     if problems.is_empty() {
         println!(

@@ -27,7 +27,7 @@ use std::time::Instant;
 use anyhow::{bail, Context as _};
 use clap::Parser;
 use edge_infer_examples::{load_model, model_path};
-use llama_cpp::{Context, ContextParams, KvLayers, KvType, LayerKv, Model, Token};
+use edge_infer_llama::{Context, ContextParams, KvLayers, KvType, LayerKv, Model, Token};
 use serde::Serialize;
 
 #[derive(Parser)]
@@ -293,7 +293,7 @@ fn layer_types(p: &ContextParams, n_layer: u32, uniform: (KvType, KvType)) -> Ve
 fn memory(model: &Model, c: &Config, depth: u32, row: &mut Row) -> anyhow::Result<()> {
     let (hk, hv) = model.head_dims();
     let kvh = model.n_head_kv();
-    let at = |n: u32| -> anyhow::Result<(u64, u64, Vec<llama_cpp::LayerCache>)> {
+    let at = |n: u32| -> anyhow::Result<(u64, u64, Vec<edge_infer_llama::LayerCache>)> {
         let ctx = Context::new(model, &c.params.clone().n_ctx(n))?;
         let layers = ctx.kv_layer_caches();
         let formula = layers.iter().map(|l| l.bytes(kvh * hk, kvh * hv)).sum();
@@ -309,7 +309,7 @@ fn memory(model: &Model, c: &Config, depth: u32, row: &mut Row) -> anyhow::Resul
     row.bytes_per_token_full = layers
         .iter()
         .map(|l| {
-            let one = llama_cpp::LayerCache { cells: 1, ..*l };
+            let one = edge_infer_llama::LayerCache { cells: 1, ..*l };
             one.bytes(kvh * hk, kvh * hv) as f64
         })
         .sum();
@@ -469,7 +469,7 @@ fn main() -> anyhow::Result<()> {
             scored_tokens: n_chunk * (n_ctx - 1 - first),
             depth: args.depth,
             threads: args.threads,
-            system: llama_cpp::system_info(),
+            system: edge_infer_llama::system_info(),
             rows,
         };
         std::fs::write(out, serde_json::to_string_pretty(&report)?)

@@ -16,7 +16,7 @@ pub fn model_path(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 /// Loads a model with a progress bar on stderr.
-pub fn load_model(path: &std::path::Path) -> anyhow::Result<llama_cpp::Model> {
+pub fn load_model(path: &std::path::Path) -> anyhow::Result<edge_infer_llama::Model> {
     let bar = ProgressBar::new(100).with_style(
         ProgressStyle::with_template("loading {msg} [{bar:40}] {percent}%")
             .expect("static template")
@@ -27,7 +27,7 @@ pub fn load_model(path: &std::path::Path) -> anyhow::Result<llama_cpp::Model> {
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_default(),
     );
-    let model = llama_cpp::Model::load_with_progress(path, &Default::default(), |p| {
+    let model = edge_infer_llama::Model::load_with_progress(path, &Default::default(), |p| {
         bar.set_position((p * 100.0) as u64);
         true
     });

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use llama_cpp::{Context, ContextParams, FlashAttention, KvType};
+use edge_infer_llama::{Context, ContextParams, FlashAttention, KvType};
 use serde::{Deserialize, Serialize};
 
 const PROMPTS: &[&str] = &[
@@ -124,7 +124,7 @@ fn main() -> anyhow::Result<()> {
             threads,
         } => {
             let path = edge_infer_examples::model_path(model)?;
-            let model = llama_cpp::Model::load(&path, &Default::default())?;
+            let model = edge_infer_llama::Model::load(&path, &Default::default())?;
             let params = ContextParams::default()
                 .n_ctx(256)
                 .n_batch(64)
@@ -148,10 +148,10 @@ fn main() -> anyhow::Result<()> {
                     let best = top2(ctx.logits());
                     top.push(best);
                     tokens.push(best[0].0);
-                    ctx.eval(&[llama_cpp::Token(best[0].0)])?;
+                    ctx.eval(&[edge_infer_llama::Token(best[0].0)])?;
                 }
-                let gen: Vec<llama_cpp::Token> =
-                    tokens.iter().map(|&t| llama_cpp::Token(t)).collect();
+                let gen: Vec<edge_infer_llama::Token> =
+                    tokens.iter().map(|&t| edge_infer_llama::Token(t)).collect();
                 let text = model.detokenize(&gen, false)?;
                 eprintln!("{prompt:?} -> {text:?}");
                 runs.push(Run {
@@ -163,8 +163,8 @@ fn main() -> anyhow::Result<()> {
                 });
             }
             let dump = Dump {
-                profile: llama_cpp::build_profile().into(),
-                system_info: llama_cpp::system_info(),
+                profile: edge_infer_llama::build_profile().into(),
+                system_info: edge_infer_llama::system_info(),
                 config: format!("ctk={type_k} ctv={type_v} fa={flash_attn:?}"),
                 runs,
             };

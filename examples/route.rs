@@ -39,7 +39,7 @@ fn main() -> anyhow::Result<()> {
         None => (Registry::builtin(), "built-in registry".to_string()),
     };
     println!("registry: {source}");
-    match llama_cpp::big_cores() {
+    match edge_infer_llama::big_cores() {
         Some(c) => println!("CPU topology: big cores {c:?} (from cpu_capacity); llama.cpp models are pinned there unless `cores` says otherwise"),
         None => println!("CPU topology: no cpu_capacity in sysfs; llama.cpp models are not pinned unless `cores` is set"),
     }

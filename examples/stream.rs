@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use edge_infer_examples::{load_model, mib, model_path};
-use llama_cpp::{
+use edge_infer_llama::{
     ChatMessage, Context, ContextParams, FlashAttention, GenerateOptions, KvType, Sampling,
 };
 
@@ -71,7 +71,7 @@ fn main() -> anyhow::Result<()> {
         model.n_layer(),
         model.n_params(),
         mib(model.file_size()),
-        llama_cpp::build_profile()
+        edge_infer_llama::build_profile()
     );
 
     let mut params = ContextParams::default()

@@ -7,7 +7,7 @@
 //! 3. `LLAMA_CPP_SDIST`: a local copy of the pinned sdist, checked and extracted.
 //! 4. `python3 -m pip download` of the pinned sdist by package name, checked and extracted.
 //!
-//! Patches in `vendor/patches/` (if any) are applied to a copy of the tree in OUT_DIR,
+//! Patches in `patches/` (if any) are applied to a copy of the tree in OUT_DIR,
 //! never to the cache, so one cache serves patched and unpatched builds alike.
 
 use std::env;
@@ -60,8 +60,8 @@ fn main() {
         return;
     }
 
-    let vendor = manifest.join("../vendor");
-    let pin_path = vendor.join("llama-cpp.pin");
+    // The pin and our patches travel inside this crate, so that its package builds alone.
+    let pin_path = manifest.join("llama-cpp.pin");
     println!("cargo:rerun-if-changed={}", pin_path.display());
     let pin = read_pin(&pin_path);
 
@@ -90,7 +90,7 @@ fn main() {
         None => pinned_tree(&pin),
     };
 
-    let src = apply_patches(&src, &vendor.join("patches"), &out);
+    let src = apply_patches(&src, &manifest.join("patches"), &out);
     let profile = Profile::select();
     let dst = build_llama(&src, &profile);
     build_shim(&src);
@@ -170,7 +170,7 @@ fn pinned_tree(pin: &Pin) -> PathBuf {
     let digest = sha256_file(&sdist);
     if digest != pin.sha256 {
         fail(&format!(
-            "{} has sha256 {digest}, but the pin in vendor/llama-cpp.pin is {}; \
+            "{} has sha256 {digest}, but the pin in llama-cpp.pin is {}; \
              delete it and build again",
             sdist.display(),
             pin.sha256
@@ -281,7 +281,7 @@ fn sha256_file(path: &Path) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Applies `vendor/patches/*.patch` (sorted) to a copy of `src` in OUT_DIR. Without
+/// Applies `patches/*.patch` (sorted) to a copy of `src` in OUT_DIR. Without
 /// patches the tree is used in place. A patch that does not apply fails the build.
 fn apply_patches(src: &Path, patches: &Path, out: &Path) -> PathBuf {
     println!("cargo:rerun-if-changed={}", patches.display());
@@ -504,7 +504,7 @@ fn build_llama(src: &Path, p: &Profile) -> PathBuf {
 
 /// Extra ISA flags for a native x86-64 build. `-march=native` turns AMX on wherever the host
 /// has it, and ggml's AMX matmul then crashes on the first decode on such hosts (SIGSEGV at
-/// `ldtilecfg`, llama.cpp issue 20824; `vendor/patches/0002-amx-tile-config.patch` fixes the
+/// `ldtilecfg`, llama.cpp issue 20824; `patches/0002-amx-tile-config.patch` fixes the
 /// cause we found). AMX helps only large-batch prefill on server Xeons, far from the RK3588
 /// this project targets, so it stays out unless asked for. GCC and clang give explicit
 /// `-mno-*` flags precedence over `-march` whatever their order.

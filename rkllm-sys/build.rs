@@ -1,4 +1,4 @@
-//! rkllm-sys build script: decides how librkllmrt is reached and, when the user points
+//! edge-infer-rkllm-sys build script: decides how librkllmrt is reached and, when the user points
 //! `RKLLM_INCLUDE_DIR` at an SDK, generates bindings from their `rkllm.h` for a layout check.
 //!
 //! Link modes (see README.md):
@@ -27,7 +27,7 @@ fn main() {
             }
             None => println!(
                 "cargo:warning=librkllmrt.so not found (set RKLLM_LIB_DIR to link it); \
-                 rkllm-sys will load it at run time instead"
+                 edge-infer-rkllm-sys will load it at run time instead"
             ),
         }
     }

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Side-by-side: llama.cpp's own llama-bench vs edge-bench (this workspace's runner over the
-# safe llama-cpp crate), built from the same llama.cpp tree with the same flags, run
+# safe edge-infer-llama crate), built from the same llama.cpp tree with the same flags, run
 # interleaved on the same model, threads and parameters. Prints ours / llama-bench for
 # pp512 and tg128 per round and their mean and spread. llama-bench is built into target/
-# from the tree llama-cpp-sys used (the pinned sdist plus vendor/patches); nothing of it
+# from the tree edge-infer-llama-sys used (the pinned sdist plus llama-cpp-sys/patches); nothing of it
 # is committed.
 #
 #   scripts/bench-side-by-side.sh            # ROUNDS=5 REPS=3 THREADS=<big cores>
@@ -19,11 +19,11 @@ cargo build --release --bin edge-bench
 ours=target/release/edge-bench
 THREADS=${THREADS:-$(nproc)}
 
-# The llama.cpp tree llama-cpp-sys built from (printed by its build script as cargo:src).
-src=$(grep -h '^cargo:src=' target/release/build/llama-cpp-sys-*/output | tail -1 | cut -d= -f2-)
+# The llama.cpp tree edge-infer-llama-sys built from (printed by its build script as cargo:src).
+src=$(grep -h '^cargo:src=' target/release/build/edge-infer-llama-sys-*/output | tail -1 | cut -d= -f2-)
 [ -f "$src/tools/llama-bench/llama-bench.cpp" ] || { echo "no llama-bench in $src" >&2; exit 1; }
 build=target/llama-bench-build
-# Same configuration as llama-cpp-sys's native profile, plus the tools.
+# Same configuration as edge-infer-llama-sys's native profile, plus the tools.
 cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
     -DGGML_NATIVE=ON -DGGML_OPENMP=ON -DGGML_CCACHE=OFF -DGGML_BACKEND_DL=OFF \
     -DLLAMA_BUILD_COMMON=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_TESTS=OFF \

@@ -17,7 +17,7 @@ t0=$(date +%s)
 echo "== 1. generic build"
 export LLAMA_CPP_PROFILE=generic
 CARGO_TARGET_DIR=$dir cargo build --release -p edge-infer-examples --example stream
-test_bin=$(CARGO_TARGET_DIR=$dir cargo test --release -p llama-cpp --test host_isa --no-run 2>&1 |
+test_bin=$(CARGO_TARGET_DIR=$dir cargo test --release -p edge-infer-llama --test host_isa --no-run 2>&1 |
     sed -n 's/.*Executable tests\/host_isa.rs (\(.*\))/\1/p')
 [ -x "$test_bin" ] || { echo "generic-check: no host_isa test binary" >&2; exit 1; }
 unset LLAMA_CPP_PROFILE

@@ -2,7 +2,7 @@
 # Cross-checks the kv_quality harness against llama.cpp's own llama-perplexity.
 #
 # Builds llama-perplexity (cmake, LLAMA_BUILD_TOOLS=ON) from the pinned llama.cpp tree
-# with vendor/patches/ applied -- the same sources llama-cpp-sys builds -- then computes the
+# with llama-cpp-sys/patches/ applied -- the same sources edge-infer-llama-sys builds -- then computes the
 # KL divergence of uniform q8_0 and q4_0 KV caches from an f16 cache on the same text,
 # with the same chunking as `cargo run --release --example kv_quality` (-c 1024, 8 chunks,
 # first token of each chunk -> BOS, second half scored).
@@ -27,7 +27,7 @@ CHUNKS=${KV_CHUNKS:-8}
 THREADS=${KV_THREADS:-2}
 JOBS=${KV_JOBS:-2}
 
-pin() { sed -n "s/^$1 *= *//p" "$ROOT/vendor/llama-cpp.pin"; }
+pin() { sed -n "s/^$1 *= *//p" "$ROOT/llama-cpp-sys/llama-cpp.pin"; }
 VERSION=$(pin version)
 SHA=$(pin sha256)
 
@@ -41,19 +41,19 @@ fi
 PINNED=$CACHE/llama.cpp/$VERSION-${SHA:0:12}
 
 if [[ ! -f "$PINNED/.edge-infer-verified" ]]; then
-    echo "the pinned llama.cpp tree is not in $PINNED; build llama-cpp-sys once (cargo build -p llama-cpp-sys) to fetch it" >&2
+    echo "the pinned llama.cpp tree is not in $PINNED; build edge-infer-llama-sys once (cargo build -p edge-infer-llama-sys) to fetch it" >&2
     exit 1
 fi
 
 # 1. A patched copy of the pinned tree (the cache stays pristine).
 SRC=$TOOLS/llama.cpp
 STAMP=$SRC/.edge-infer-patched
-WANT=$(cd "$ROOT" && sha256sum vendor/patches/*.patch 2>/dev/null; echo "$PINNED")
+WANT=$(cd "$ROOT" && sha256sum llama-cpp-sys/patches/*.patch 2>/dev/null; echo "$PINNED")
 if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$WANT" ]]; then
     rm -rf "$SRC"
     mkdir -p "$TOOLS"
     cp -r "$PINNED" "$SRC"
-    for p in "$ROOT"/vendor/patches/*.patch; do
+    for p in "$ROOT"/llama-cpp-sys/patches/*.patch; do
         [[ -e "$p" ]] || continue
         echo "applying $(basename "$p")"
         patch -p1 --forward --batch --silent -d "$SRC" -i "$p"
@@ -61,7 +61,7 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$WANT" ]]; then
     echo "$WANT" > "$STAMP"
 fi
 
-# 2. llama-perplexity, Release, native CPU features (as llama-cpp-sys's native profile).
+# 2. llama-perplexity, Release, native CPU features (as edge-infer-llama-sys's native profile).
 BUILD=$TOOLS/build
 cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
     -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=ON -DGGML_CCACHE=OFF \

@@ -1,4 +1,4 @@
-//! criterion benches of the llama-cpp crate on the default model.
+//! criterion benches of the edge-infer-llama crate on the default model.
 //!
 //! * `prefill/pp128`, `prefill/pp512`: prompt evaluation, tokens/s.
 //! * `decode/tg32`, `decode/tg128`: one token at a time, as llama-bench's tg test.
@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use edge_infer_benches::{model, random_tokens, threads};
-use llama_cpp::{Context, ContextParams, Event, GenerateOptions, Sampling, Token};
-use llama_cpp_sys as sys;
+use edge_infer_llama::{Context, ContextParams, Event, GenerateOptions, Sampling, Token};
+use edge_infer_llama_sys as sys;
 
 fn ctx_params(n_ctx: u32) -> ContextParams {
     ContextParams::default()
@@ -197,7 +197,7 @@ fn stream_overhead(c: &mut Criterion) {
     });
     g.bench_function("callback", |b| {
         b.iter(|| {
-            llama_cpp::stream_text_path(m, &tokens, &stops, |t| {
+            edge_infer_llama::stream_text_path(m, &tokens, &stops, |t| {
                 black_box(t);
             })
             .unwrap()
@@ -205,8 +205,10 @@ fn stream_overhead(c: &mut Criterion) {
     });
     g.bench_function("iterator", |b| {
         b.iter(|| {
-            llama_cpp::stream_text_path(m, &tokens, &stops, |t| drop(black_box(t.to_string())))
-                .unwrap()
+            edge_infer_llama::stream_text_path(m, &tokens, &stops, |t| {
+                drop(black_box(t.to_string()))
+            })
+            .unwrap()
         })
     });
     g.finish();

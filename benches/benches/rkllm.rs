@@ -8,7 +8,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use rkllm::{Control, Input, Llm, RunOptions, Runtime};
+use edge_infer_rkllm::{Control, Input, Llm, RunOptions, Runtime};
 use rkllm_test_double::{library_path, Abi, FakeModel, TempDir};
 
 fn abi() -> Abi {

@@ -369,16 +369,16 @@ impl ModelConfig {
                     ("cache_type_v", &self.cache_type_v),
                 ] {
                     if let Some(v) = v {
-                        v.parse::<llama_cpp::KvType>()
+                        v.parse::<edge_infer_llama::KvType>()
                             .map_err(|e| format!("`{field}`: {e}"))?;
                     }
                 }
                 if let Some(l) = &self.cache_layers {
-                    l.parse::<llama_cpp::KvLayers>()
+                    l.parse::<edge_infer_llama::KvLayers>()
                         .map_err(|e| format!("`cache_layers`: {e}"))?;
                 }
                 if let Some(fa) = &self.flash_attention {
-                    fa.parse::<llama_cpp::FlashAttention>()
+                    fa.parse::<edge_infer_llama::FlashAttention>()
                         .map_err(|e| format!("`flash_attention`: {e}"))?;
                 }
             }

@@ -109,7 +109,7 @@ pub enum ModelError {
     NoDefaultModelFeature,
     /// No RKLLM runtime library could be loaded (no NPU software stack on this machine).
     #[error("NPU runtime unavailable: {0}")]
-    NpuRuntimeUnavailable(#[source] rkllm::Error),
+    NpuRuntimeUnavailable(#[source] edge_infer_rkllm::Error),
     /// The CPU placement could not be applied.
     #[error("cannot pin the generation thread to cores {cores:?}: {source}")]
     Affinity {
@@ -126,10 +126,10 @@ pub enum ModelError {
     Setting(String),
     /// llama.cpp failed.
     #[error(transparent)]
-    Llama(#[from] llama_cpp::Error),
+    Llama(#[from] edge_infer_llama::Error),
     /// The RKLLM runtime failed.
     #[error(transparent)]
-    Rkllm(#[from] rkllm::Error),
+    Rkllm(#[from] edge_infer_rkllm::Error),
     /// The backend's worker thread ended unexpectedly (it panicked).
     #[error("the backend's worker thread stopped unexpectedly")]
     WorkerGone,

@@ -1,7 +1,7 @@
 //! The llama.cpp (CPU) backend.
 //!
 //! The model is loaded on the caller's thread (so load errors come back at once) and
-//! shared with a worker thread that owns the [`llama_cpp::Context`] for the generator's
+//! shared with a worker thread that owns the [`edge_infer_llama::Context`] for the generator's
 //! lifetime. The worker pins itself to the configured cores before creating the context
 //! and before any decode, so llama.cpp's OpenMP workers inherit the placement (see
 //! `affinity.rs`).
@@ -18,7 +18,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use crossbeam_channel::{Receiver, Sender};
-use llama_cpp::{Context, ContextParams, GenerateOptions, Model, ModelParams, Prompt, Token};
+use edge_infer_llama::{
+    Context, ContextParams, GenerateOptions, Model, ModelParams, Prompt, Token,
+};
 
 use crate::config::{BackendKind, ModelConfig};
 use crate::error::{Error, ModelError, Result};
@@ -53,12 +55,12 @@ pub(crate) fn open(
     let model = Arc::new(Model::load(&path, &ModelParams::default())?);
     let cores = match &cfg.cores {
         Some(c) => c.clone(),
-        None => llama_cpp::big_cores().unwrap_or_default(),
+        None => edge_infer_llama::big_cores().unwrap_or_default(),
     };
     let threads = match cfg.threads {
         Some(t) => t as i32,
         None if !cores.is_empty() => cores.len() as i32,
-        None => llama_cpp::default_threads() as i32,
+        None => edge_infer_llama::default_threads() as i32,
     };
     let mut params = ContextParams::default()
         .n_ctx(cfg.context_len())
@@ -89,7 +91,7 @@ pub(crate) fn open(
         cfg.context_len()
     );
 
-    let llama_cancel: Arc<OnceLock<llama_cpp::CancelHandle>> = Arc::new(OnceLock::new());
+    let llama_cancel: Arc<OnceLock<edge_infer_llama::CancelHandle>> = Arc::new(OnceLock::new());
     let hook = llama_cancel.clone();
     let cancel = CancelHandle::with_hook(move || {
         if let Some(h) = hook.get() {
@@ -125,7 +127,7 @@ fn worker(
     settings: Settings,
     jobs: Receiver<Job>,
     ready: Sender<Result<usize, ModelError>>,
-    llama_cancel: Arc<OnceLock<llama_cpp::CancelHandle>>,
+    llama_cancel: Arc<OnceLock<edge_infer_llama::CancelHandle>>,
     cancel: CancelHandle,
 ) {
     // Pin first: everything llama.cpp starts from this thread inherits the mask.
@@ -170,10 +172,10 @@ fn render(
     model: &Model,
     messages: &[Message],
     tools: Option<&str>,
-) -> Result<String, llama_cpp::Error> {
-    let mut chat: Vec<llama_cpp::ChatMessage> = messages
+) -> Result<String, edge_infer_llama::Error> {
+    let mut chat: Vec<edge_infer_llama::ChatMessage> = messages
         .iter()
-        .map(|m| llama_cpp::ChatMessage::new(m.role.as_str(), m.content.clone()))
+        .map(|m| edge_infer_llama::ChatMessage::new(m.role.as_str(), m.content.clone()))
         .collect();
     if let Some(tools) = tools {
         let text = format!(
@@ -184,7 +186,7 @@ fn render(
             Some(first) if first.role == Role::System.as_str() => {
                 first.content = format!("{}\n\n{text}", first.content);
             }
-            _ => chat.insert(0, llama_cpp::ChatMessage::system(text)),
+            _ => chat.insert(0, edge_infer_llama::ChatMessage::system(text)),
         }
     }
     model.apply_chat_template(&chat, true)
@@ -213,7 +215,7 @@ fn generate(
     out: &mut Output,
     cancel: &CancelHandle,
 ) -> Result<Stats> {
-    let fail = |e: llama_cpp::Error| Error::model(name, BackendKind::Llama, e);
+    let fail = |e: edge_infer_llama::Error| Error::model(name, BackendKind::Llama, e);
     let n_ctx = ctx.n_ctx() as usize;
     // Room kept for the reply when deciding whether the prompt fits.
     let reserve = req.max_tokens.min(n_ctx / 2);
@@ -267,9 +269,9 @@ fn generate(
 
     let s = &req.sampling;
     let sampler = if s.is_greedy() {
-        llama_cpp::Sampling::greedy()
+        edge_infer_llama::Sampling::greedy()
     } else {
-        llama_cpp::Sampling::default()
+        edge_infer_llama::Sampling::default()
             .temperature(s.temperature)
             .top_k(s.top_k)
             .top_p(s.top_p)
@@ -312,10 +314,10 @@ fn generate(
         StopReason::Cancelled
     } else {
         match stats.stop_reason {
-            llama_cpp::StopReason::EndOfGeneration => StopReason::EndOfGeneration,
-            llama_cpp::StopReason::MaxTokens => StopReason::MaxTokens,
-            llama_cpp::StopReason::StopString(s) => StopReason::StopString(s),
-            llama_cpp::StopReason::ContextFull => StopReason::ContextFull,
+            edge_infer_llama::StopReason::EndOfGeneration => StopReason::EndOfGeneration,
+            edge_infer_llama::StopReason::MaxTokens => StopReason::MaxTokens,
+            edge_infer_llama::StopReason::StopString(s) => StopReason::StopString(s),
+            edge_infer_llama::StopReason::ContextFull => StopReason::ContextFull,
             _ => StopReason::Cancelled,
         }
     };

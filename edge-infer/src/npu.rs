@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use rkllm::{AbiGeneration, Control, Input, Llm, RunOptions, Runtime};
+use edge_infer_rkllm::{AbiGeneration, Control, Input, Llm, RunOptions, Runtime};
 
 use crate::config::{resolve_path, BackendKind, ModelConfig};
 use crate::error::{Error, ModelError, Result};
@@ -46,7 +46,7 @@ pub(crate) fn open(
     }
     .map_err(ModelError::NpuRuntimeUnavailable)?;
     let test_double = runtime.is_test_double();
-    let mask = cfg.cpu_mask.unwrap_or(rkllm::RK3588_A76_MASK);
+    let mask = cfg.cpu_mask.unwrap_or(edge_infer_rkllm::RK3588_A76_MASK);
     let mut b = Llm::builder(&path)
         .runtime(runtime)
         .max_context_len(cfg.context_len().min(i32::MAX as u32) as i32)
@@ -55,7 +55,7 @@ pub(crate) fn open(
         b = b.tokenizer(resolve_path(base_dir, t));
     }
     let llm = b.build().map_err(|e| match e {
-        rkllm::Error::ModelNotFound(p) => ModelError::FileMissing(p),
+        edge_infer_rkllm::Error::ModelNotFound(p) => ModelError::FileMissing(p),
         e => ModelError::Rkllm(e),
     })?;
     let template = match (&cfg.prompt_prefix, &cfg.prompt_postfix) {
@@ -210,7 +210,7 @@ impl State {
                 }
             };
             let prompt_len = match plan.input.kind() {
-                rkllm::InputKind::Prompt(t) => self.count(t)?,
+                edge_infer_rkllm::InputKind::Prompt(t) => self.count(t)?,
                 _ => 0,
             };
             let needed = plan.cached + prompt_len + reserve;
@@ -263,7 +263,7 @@ impl State {
         let mut opts = RunOptions::new().keep_history(true);
         if AbiGeneration::SELECTED == AbiGeneration::V1_3 {
             let s = &req.sampling;
-            let mut rs = rkllm::Sampling::new()
+            let mut rs = edge_infer_rkllm::Sampling::new()
                 .top_p(s.top_p)
                 .repeat_penalty(s.repeat_penalty);
             rs = if s.is_greedy() {

@@ -230,8 +230,8 @@ impl Request {
     /// string `name` (at the top level or under `function`, OpenAI style). Validated
     /// here: bad JSON is [`Error::InvalidTools`].
     pub fn tools(mut self, json: &str) -> Result<Self> {
-        let compact = rkllm::tools::validate_tools(json).map_err(|e| match e {
-            rkllm::Error::InvalidToolsJson(m) => Error::InvalidTools(m),
+        let compact = edge_infer_rkllm::tools::validate_tools(json).map_err(|e| match e {
+            edge_infer_rkllm::Error::InvalidToolsJson(m) => Error::InvalidTools(m),
             other => Error::InvalidTools(other.to_string()),
         })?;
         self.tools = Some(compact);

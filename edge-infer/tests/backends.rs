@@ -73,12 +73,12 @@ fn llama_history_reuse_evaluates_only_the_new_turn() {
     let second = chat.send("And of Italy?").unwrap();
 
     // The second prompt, tokenized in full, as the backend sees it.
-    let model =
-        llama_cpp::Model::load(xtask::default_model().unwrap(), &Default::default()).unwrap();
+    let model = edge_infer_llama::Model::load(xtask::default_model().unwrap(), &Default::default())
+        .unwrap();
     let render = |msgs: &[Message]| {
         let chat: Vec<_> = msgs
             .iter()
-            .map(|m| llama_cpp::ChatMessage::new(m.role.as_str(), m.content.clone()))
+            .map(|m| edge_infer_llama::ChatMessage::new(m.role.as_str(), m.content.clone()))
             .collect();
         let text = model.apply_chat_template(&chat, true).unwrap();
         model.tokenize(&text, true, true).unwrap().len()

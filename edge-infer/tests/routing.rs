@@ -78,7 +78,7 @@ fn fallback_order_and_reporting() {
     assert!(
         matches!(
             r.skipped[2].cause,
-            ModelError::Llama(llama_cpp::Error::NotGguf { .. })
+            ModelError::Llama(edge_infer_llama::Error::NotGguf { .. })
         ),
         "{}",
         r.skipped[2]
@@ -204,7 +204,7 @@ fn bad_pinning_is_an_init_failure_and_fallback_proceeds() {
 
 #[test]
 fn builtin_fast_profile_skips_the_npu_here() {
-    if rkllm::Runtime::system().is_ok() {
+    if edge_infer_rkllm::Runtime::system().is_ok() {
         eprintln!("an RKLLM runtime is installed; this check is for machines without one");
         return;
     }

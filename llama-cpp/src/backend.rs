@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::ffi::{c_char, c_void, CStr};
 use std::sync::Once;
 
-use llama_cpp_sys as sys;
+use edge_infer_llama_sys as sys;
 
 static INIT: Once = Once::new();
 
@@ -103,7 +103,7 @@ pub fn system_info() -> String {
 /// `("DOTPROD", "1")`, in llama.cpp's order.
 ///
 /// ```
-/// let features = llama_cpp::cpu_features();
+/// let features = edge_infer_llama::cpu_features();
 /// assert!(features.iter().any(|(name, _)| name == "OPENMP" || name == "REPACK"));
 /// ```
 pub fn cpu_features() -> Vec<(String, String)> {

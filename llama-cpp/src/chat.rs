@@ -2,7 +2,7 @@
 
 use std::ffi::CString;
 
-use llama_cpp_sys as sys;
+use edge_infer_llama_sys as sys;
 
 use crate::error::{cstring, Error, Result};
 use crate::model::Model;

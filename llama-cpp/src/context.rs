@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use llama_cpp_sys as sys;
+use edge_infer_llama_sys as sys;
 
 use crate::backend;
 use crate::error::{Error, Result};
@@ -18,7 +18,7 @@ use crate::token::Token;
 /// A K or V cache element type: any `ggml_type` llama.cpp accepts for the cache.
 ///
 /// ```
-/// use llama_cpp::KvType;
+/// use edge_infer_llama::KvType;
 /// let t: KvType = "q8_0".parse().unwrap();
 /// assert_eq!(t, KvType::Q8_0);
 /// assert!(t.is_quantized());
@@ -169,7 +169,7 @@ impl FromStr for FlashAttention {
 /// [`default_threads`], flash attention auto, f16 K and V caches.
 ///
 /// ```
-/// use llama_cpp::{ContextParams, FlashAttention, KvType};
+/// use edge_infer_llama::{ContextParams, FlashAttention, KvType};
 /// let p = ContextParams::default()
 ///     .n_ctx(8192)
 ///     .n_threads(4)

@@ -119,7 +119,7 @@ pub enum Error {
     StateSave(String),
 }
 
-/// Shorthand for `Result<T, llama_cpp::Error>`.
+/// Shorthand for `Result<T, edge_infer_llama::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {

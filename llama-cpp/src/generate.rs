@@ -6,7 +6,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use llama_cpp_sys as sys;
+use edge_infer_llama_sys as sys;
 
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -50,7 +50,7 @@ impl<'a> From<&'a Vec<Token>> for Prompt<'a> {
 /// Limits and stop conditions of one generation. Defaults: 256 tokens, no stop strings.
 ///
 /// ```
-/// let o = llama_cpp::GenerateOptions::default().max_tokens(32).stop("\n\n");
+/// let o = edge_infer_llama::GenerateOptions::default().max_tokens(32).stop("\n\n");
 /// assert_eq!(o.get_max_tokens(), 32);
 /// ```
 #[derive(Debug, Clone)]
@@ -404,8 +404,8 @@ impl<'m> Context<'m> {
     /// Generates after `prompt`, streaming through an iterator.
     ///
     /// ```no_run
-    /// # fn main() -> llama_cpp::Result<()> {
-    /// use llama_cpp::{Context, ContextParams, Event, GenerateOptions, Model, Sampling};
+    /// # fn main() -> edge_infer_llama::Result<()> {
+    /// use edge_infer_llama::{Context, ContextParams, Event, GenerateOptions, Model, Sampling};
     /// let model = Model::load("model.gguf", &Default::default())?;
     /// let mut ctx = Context::new(&model, &ContextParams::default())?;
     /// let mut sampler = Sampling::greedy().build(&model)?;

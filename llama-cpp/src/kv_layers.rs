@@ -2,13 +2,13 @@
 //! (the first `split` layers in one type, the rest in another).
 //!
 //! Upstream llama.cpp has one K type and one V type for the whole cache. The patch in
-//! `vendor/patches/` adds `llama_init_from_model_kv_layers`, which this module uses when
+//! `llama-cpp-sys/patches/` adds `llama_init_from_model_kv_layers`, which this module uses when
 //! [`ContextParams::kv_layers`] is anything but [`KvLayers::Uniform`]. See
 //! `docs/KV_CACHE.md` for what the layouts cost and save on the default model.
 //!
 //! ```no_run
-//! use llama_cpp::{Context, ContextParams, KvLayers, KvType, Model};
-//! # fn main() -> llama_cpp::Result<()> {
+//! use edge_infer_llama::{Context, ContextParams, KvLayers, KvType, Model};
+//! # fn main() -> edge_infer_llama::Result<()> {
 //! let model = Model::load("gemma-3-270m-q4_k_m.gguf", &Default::default())?;
 //! // Layers 0..6 keep K and V in q8_0, layers 6.. in q4_0.
 //! let params = ContextParams::default().n_ctx(8192).kv_hybrid(6, KvType::Q8_0, KvType::Q4_0);
@@ -19,7 +19,7 @@
 
 use std::fmt;
 
-use llama_cpp_sys as sys;
+use edge_infer_llama_sys as sys;
 
 use crate::context::{Context, ContextParams, FlashAttention, KvType};
 use crate::error::{Error, Result};
@@ -54,7 +54,7 @@ impl fmt::Display for LayerKv {
 /// How the K/V cache types are laid out over the model's layers.
 ///
 /// ```
-/// use llama_cpp::{KvLayers, KvType, LayerKv};
+/// use edge_infer_llama::{KvLayers, KvType, LayerKv};
 /// let h = KvLayers::Hybrid { split: 2, early: KvType::Q8_0, late: KvType::Q4_0 };
 /// let table = h.resolve(4).unwrap().unwrap();
 /// assert_eq!(table[1], LayerKv::both(KvType::Q8_0));
@@ -137,7 +137,7 @@ impl std::str::FromStr for KvLayers {
     /// (e.g. `table:q8_0,q8_0/q4_0,q4_0`), for configuration files and command lines.
     ///
     /// ```
-    /// use llama_cpp::{KvLayers, KvType, LayerKv};
+    /// use edge_infer_llama::{KvLayers, KvType, LayerKv};
     /// let h: KvLayers = "hybrid:6:q8_0:q4_0".parse().unwrap();
     /// assert_eq!(h, KvLayers::Hybrid { split: 6, early: KvType::Q8_0, late: KvType::Q4_0 });
     /// let t: KvLayers = "table:f16,q8_0/q4_0".parse().unwrap();
@@ -222,7 +222,7 @@ impl ContextParams {
     /// attention: [`FlashAttention::Auto`] turns it on, [`FlashAttention::Off`] is refused.
     ///
     /// ```
-    /// use llama_cpp::{ContextParams, KvLayers, KvType};
+    /// use edge_infer_llama::{ContextParams, KvLayers, KvType};
     /// let p = ContextParams::default().kv_layers(KvLayers::Hybrid {
     ///     split: 6,
     ///     early: KvType::Q8_0,

@@ -6,8 +6,8 @@
 //! [`Stats`] and a per-context [`MemoryReport`].
 //!
 //! ```no_run
-//! use llama_cpp::{ChatMessage, Context, ContextParams, GenerateOptions, Model, Sampling};
-//! # fn main() -> llama_cpp::Result<()> {
+//! use edge_infer_llama::{ChatMessage, Context, ContextParams, GenerateOptions, Model, Sampling};
+//! # fn main() -> edge_infer_llama::Result<()> {
 //! let model = Model::load("gemma-3-270m-q4_k_m.gguf", &Default::default())?;
 //! let mut ctx = Context::new(&model, &ContextParams::default().n_ctx(2048))?;
 //! let prompt = model.apply_chat_template(&[ChatMessage::user("Say hi")], true)?;

@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 
-use llama_cpp_sys as sys;
+use edge_infer_llama_sys as sys;
 
 use crate::backend;
 use crate::error::{panic_message, Error, Result};
@@ -15,7 +15,7 @@ use crate::token::Token;
 /// How a model is loaded. Defaults: mmap on, mlock off.
 ///
 /// ```
-/// let params = llama_cpp::ModelParams::default().mmap(false);
+/// let params = edge_infer_llama::ModelParams::default().mmap(false);
 /// assert!(!params.uses_mmap());
 /// ```
 #[derive(Debug, Clone)]
@@ -87,8 +87,8 @@ impl Model {
     /// Loads a GGUF model.
     ///
     /// ```no_run
-    /// # fn main() -> llama_cpp::Result<()> {
-    /// let model = llama_cpp::Model::load("gemma-3-270m-q4_k_m.gguf", &Default::default())?;
+    /// # fn main() -> edge_infer_llama::Result<()> {
+    /// let model = edge_infer_llama::Model::load("gemma-3-270m-q4_k_m.gguf", &Default::default())?;
     /// println!("{} layers", model.n_layer());
     /// # Ok(()) }
     /// ```

@@ -3,7 +3,7 @@
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
-use llama_cpp_sys as sys;
+use edge_infer_llama_sys as sys;
 
 use crate::error::{Error, Result};
 use crate::model::Model;
@@ -15,7 +15,7 @@ use crate::model::Model;
 /// then a seeded random draw (or argmax when greedy).
 ///
 /// ```
-/// use llama_cpp::Sampling;
+/// use edge_infer_llama::Sampling;
 /// let s = Sampling::default().temperature(0.7).top_k(40).top_p(0.95).seed(42);
 /// assert!(!s.is_greedy());
 /// assert!(Sampling::greedy().is_greedy());
@@ -111,9 +111,9 @@ impl Sampling {
     /// end-of-generation token is allowed, so generation stops there.
     ///
     /// ```no_run
-    /// # fn main() -> llama_cpp::Result<()> {
-    /// # let model = llama_cpp::Model::load("model.gguf", &Default::default())?;
-    /// let yes_no = llama_cpp::Sampling::greedy().grammar(r#"root ::= "yes" | "no""#);
+    /// # fn main() -> edge_infer_llama::Result<()> {
+    /// # let model = edge_infer_llama::Model::load("model.gguf", &Default::default())?;
+    /// let yes_no = edge_infer_llama::Sampling::greedy().grammar(r#"root ::= "yes" | "no""#);
     /// let sampler = yes_no.build(&model)?;
     /// # Ok(()) }
     /// ```

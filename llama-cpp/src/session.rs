@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use llama_cpp_sys as sys;
+use edge_infer_llama_sys as sys;
 
 use crate::backend;
 use crate::context::Context;
@@ -69,7 +69,7 @@ fn raw_types(layers: &[LayerCache], n_layer: usize) -> Vec<(i32, i32)> {
 
 impl Context<'_> {
     /// The raw llama.cpp context, for llama.cpp calls this crate does not wrap (through
-    /// `llama_cpp_sys`). It stays owned by this `Context`. Changing the KV cache through
+    /// `edge_infer_llama_sys`). It stays owned by this `Context`. Changing the KV cache through
     /// it leaves [`Context::tokens`] out of step with the cache: call
     /// [`Context::clear`] afterwards, or only use what this crate's own methods tolerate.
     pub fn as_raw(&self) -> *mut sys::llama_context {

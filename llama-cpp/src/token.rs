@@ -1,6 +1,6 @@
 //! Tokens, tokenization and detokenization.
 
-use llama_cpp_sys as sys;
+use edge_infer_llama_sys as sys;
 
 use crate::error::{check_nul, Error, Result};
 use crate::model::Model;

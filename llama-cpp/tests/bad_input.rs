@@ -5,7 +5,9 @@ mod common;
 use std::io::Write;
 
 use common::{model, params};
-use llama_cpp::{Context, Error, FlashAttention, GenerateOptions, KvType, Model, Sampling, Token};
+use edge_infer_llama::{
+    Context, Error, FlashAttention, GenerateOptions, KvType, Model, Sampling, Token,
+};
 
 fn load(path: &std::path::Path) -> Error {
     Model::load(path, &Default::default()).expect_err("loading must fail")
@@ -203,7 +205,7 @@ fn prompt_with_interior_nul() {
         .expect("NUL refused");
     assert!(matches!(e, Error::InteriorNul { offset: 5, .. }), "{e}");
     let e = m
-        .apply_chat_template(&[llama_cpp::ChatMessage::user("a\0b")], true)
+        .apply_chat_template(&[edge_infer_llama::ChatMessage::user("a\0b")], true)
         .unwrap_err();
     assert!(matches!(e, Error::InteriorNul { .. }), "{e}");
 }

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::{model, params, PROMPT};
-use llama_cpp::{Context, Event, GenerateOptions, Sampling, StopReason};
+use edge_infer_llama::{Context, Event, GenerateOptions, Sampling, StopReason};
 
-fn greedy_text(n: usize) -> (String, llama_cpp::Stats) {
+fn greedy_text(n: usize) -> (String, edge_infer_llama::Stats) {
     run(Sampling::greedy(), GenerateOptions::default().max_tokens(n))
 }
 
@@ -267,7 +267,7 @@ fn context_full_is_a_stop_reason_not_an_error() {
     assert!(st.prompt_tokens + st.generated_tokens <= n_ctx + 1);
 }
 
-fn run(sampling: Sampling, opts: GenerateOptions) -> (String, llama_cpp::Stats) {
+fn run(sampling: Sampling, opts: GenerateOptions) -> (String, edge_infer_llama::Stats) {
     let m = model();
     let mut ctx = Context::new(m, &params()).unwrap();
     let mut s = sampling.build(m).unwrap();
@@ -301,9 +301,12 @@ fn a_grammar_constrains_the_output_and_ends_it() {
 fn render_tokens_shows_only_the_listed_control_tokens() {
     let m = model();
     // <unused0>/<unused1> are control tokens of Gemma 3: dropped from text by default.
-    let (open, close) = (llama_cpp::Token(6), llama_cpp::Token(7));
+    let (open, close) = (edge_infer_llama::Token(6), edge_infer_llama::Token(7));
     assert!(m.is_control(open) && m.is_control(close));
-    assert!(!m.is_control(llama_cpp::Token(-1)) && !m.is_control(llama_cpp::Token(m.n_vocab())));
+    assert!(
+        !m.is_control(edge_infer_llama::Token(-1))
+            && !m.is_control(edge_infer_llama::Token(m.n_vocab()))
+    );
     let forced = || Sampling::greedy().grammar(r#"root ::= <[6]> "hmm" <[7]> "Paris""#);
     let opts = || GenerateOptions::default().max_tokens(16);
 

@@ -35,7 +35,7 @@ fn host_flags() -> Vec<String> {
 }
 
 fn enabled() -> Vec<String> {
-    llama_cpp::cpu_features()
+    edge_infer_llama::cpu_features()
         .into_iter()
         .filter(|(_, v)| v == "1")
         .map(|(k, _)| k)
@@ -44,7 +44,7 @@ fn enabled() -> Vec<String> {
 
 #[test]
 fn system_info_names_the_build() {
-    let info = llama_cpp::system_info();
+    let info = edge_infer_llama::system_info();
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {
@@ -56,8 +56,8 @@ fn system_info_names_the_build() {
     println!("host: {model}");
     println!(
         "profile: {}, AMX allowed: {}",
-        llama_cpp::build_profile(),
-        llama_cpp_sys::AMX_ALLOWED
+        edge_infer_llama::build_profile(),
+        edge_infer_llama_sys::AMX_ALLOWED
     );
     println!("system info: {}", info.trim());
     assert!(info.contains("CPU :"), "no CPU backend in {info:?}");
@@ -88,14 +88,14 @@ fn every_compiled_x86_feature_is_on_this_host() {
 fn amx_only_when_opted_in_and_generic_is_x86_64_v3() {
     let on = enabled();
     let has = |f: &str| on.iter().any(|e| e == f);
-    match llama_cpp::build_profile() {
+    match edge_infer_llama::build_profile() {
         "native" => {
             let host_amx = host_flags().iter().any(|f| f == "amx_int8");
             assert_eq!(
                 has("AMX_INT8"),
-                llama_cpp_sys::AMX_ALLOWED && host_amx,
+                edge_infer_llama_sys::AMX_ALLOWED && host_amx,
                 "AMX_INT8 in the build: allowed {}, host has it {host_amx}",
-                llama_cpp_sys::AMX_ALLOWED
+                edge_infer_llama_sys::AMX_ALLOWED
             );
         }
         "generic" => {

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{model, params};
-use llama_cpp::{
+use edge_infer_llama::{
     Context, ContextParams, Error, FlashAttention, KvLayers, KvType, LayerKv, Model, Token,
 };
 
@@ -74,7 +74,7 @@ fn workspace() -> PathBuf {
 
 /// The pinned llama.cpp tree in the cache, as llama-cpp-sys/build.rs names it.
 fn pinned_tree() -> PathBuf {
-    let pin = std::fs::read_to_string(workspace().join("vendor/llama-cpp.pin")).unwrap();
+    let pin = std::fs::read_to_string(workspace().join("llama-cpp-sys/llama-cpp.pin")).unwrap();
     let get = |key: &str| {
         pin.lines()
             .filter(|l| !l.trim_start().starts_with('#'))
@@ -100,13 +100,13 @@ fn vendored_patches_apply_exactly_to_the_pinned_tree() {
          LLAMA_CPP_DIR puts it there)",
         tree.display()
     );
-    let mut patches: Vec<PathBuf> = std::fs::read_dir(workspace().join("vendor/patches"))
+    let mut patches: Vec<PathBuf> = std::fs::read_dir(workspace().join("llama-cpp-sys/patches"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "patch"))
         .collect();
     patches.sort();
-    assert!(!patches.is_empty(), "no patch in vendor/patches");
+    assert!(!patches.is_empty(), "no patch in llama-cpp-sys/patches");
 
     // Copy only the files the patches touch, then apply them in order, with no fuzz: a
     // patch that needs fuzz or offsets to apply would be a drifting patch.
@@ -455,7 +455,7 @@ const TAIL: usize = 16;
 /// layers, makes them disagree. Returns the mean KL(fresh || shifted) over the tail and
 /// the number of tail positions whose top-1 tokens agree.
 pub fn shift_vs_recompute(p: &ContextParams) -> (f64, usize) {
-    use llama_cpp_sys as sys;
+    use edge_infer_llama_sys as sys;
     let m = model();
     let toks = tokens(m, TEXT);
     let (body, tail) = toks.split_at(toks.len() - TAIL);

@@ -14,11 +14,11 @@
 use std::ffi::{c_void, CString};
 use std::ops::ControlFlow;
 
-use llama_cpp::{
+use edge_infer_llama::{
     Context, ContextParams, Error, GenerateOptions, KvLayers, KvType, LayerKv, Model, Prompt,
     Sampling, Token,
 };
-use llama_cpp_sys as sys;
+use edge_infer_llama_sys as sys;
 
 const N_LAYER: u32 = 4;
 const N_VOCAB: u32 = 128;
@@ -68,7 +68,7 @@ extern "C" fn fill_tensor(t: *mut sys::ggml_tensor, _ud: *mut c_void) {
 static FILL_FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn qwen35_tiny() -> Model {
-    let _ = llama_cpp::system_info(); // initialises the llama.cpp backend
+    let _ = edge_infer_llama::system_info(); // initialises the llama.cpp backend
     let key = |k: &str| CString::new(k).unwrap();
     // SAFETY: a fresh gguf context that this function frees; every key and value is a
     // valid C string or array of the stated length.

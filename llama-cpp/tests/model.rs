@@ -3,7 +3,7 @@
 mod common;
 
 use common::{model, params};
-use llama_cpp::{ChatMessage, Context, FlashAttention, KvType, Model, Token};
+use edge_infer_llama::{ChatMessage, Context, FlashAttention, KvType, Model, Token};
 
 #[test]
 fn metadata_of_gemma3_270m() {
@@ -63,7 +63,8 @@ fn chat_template_formats_gemma_turns() {
         "{p:?}"
     );
     assert!(p.ends_with("<start_of_turn>model\n"), "{p:?}");
-    let named = llama_cpp::apply_template("chatml", &[ChatMessage::user("x")], true).unwrap();
+    let named =
+        edge_infer_llama::apply_template("chatml", &[ChatMessage::user("x")], true).unwrap();
     assert_eq!(
         named,
         "<|im_start|>user\nx<|im_end|>\n<|im_start|>assistant\n"
@@ -91,11 +92,14 @@ fn progress_callback_reaches_one() {
 fn progress_callback_can_cancel_and_panics_are_caught() {
     let path = m_path();
     let err = Model::load_with_progress(&path, &Default::default(), |_| false).unwrap_err();
-    assert!(matches!(err, llama_cpp::Error::LoadCancelled(_)), "{err}");
+    assert!(
+        matches!(err, edge_infer_llama::Error::LoadCancelled(_)),
+        "{err}"
+    );
     let err = Model::load_with_progress(&path, &Default::default(), |_| panic!("boom in progress"))
         .unwrap_err();
     match err {
-        llama_cpp::Error::CallbackPanicked(msg) => assert!(msg.contains("boom in progress")),
+        edge_infer_llama::Error::CallbackPanicked(msg) => assert!(msg.contains("boom in progress")),
         other => panic!("unexpected {other}"),
     }
 }
@@ -206,7 +210,7 @@ fn logits_are_never_stale() {
 fn model_is_shareable_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Model>();
-    assert_send_sync::<llama_cpp::CancelHandle>();
+    assert_send_sync::<edge_infer_llama::CancelHandle>();
     fn assert_send<T: Send>() {}
     assert_send::<Context<'static>>();
     let m = model();

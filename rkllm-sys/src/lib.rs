@@ -11,7 +11,7 @@
 //! variables (`RKLLM_LIB_DIR`, `RKLLM_INCLUDE_DIR`).
 //!
 //! ```
-//! use rkllm_sys::{AbiGeneration, RKLLMParam};
+//! use edge_infer_rkllm_sys::{AbiGeneration, RKLLMParam};
 //! // On 64-bit Linux targets the default (1.3.x) RKLLMParam is 184 bytes, 1.2.x's 208.
 //! let expected = if AbiGeneration::SELECTED == AbiGeneration::V1_3 { 184 } else { 208 };
 //! assert_eq!(std::mem::size_of::<RKLLMParam>(), expected);
@@ -54,7 +54,7 @@ mod sdk_check;
 pub enum LoadError {
     /// The runtime was not linked at build time.
     #[error(
-        "librkllmrt was not linked when rkllm-sys was built (feature `runtime-load`, or the \
+        "librkllmrt was not linked when edge-infer-rkllm-sys was built (feature `runtime-load`, or the \
          library was not found): set RKLLM_LIB_DIR and rebuild, or load it with Library::load"
     )]
     NotLinked,

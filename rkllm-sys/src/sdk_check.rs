@@ -9,7 +9,7 @@ macro_rules! same_size {
         const _: () = assert!(
             size_of::<crate::$t>() == size_of::<sdk::$t>() && align_of::<crate::$t>() == align_of::<sdk::$t>(),
             concat!("RKLLM_INCLUDE_DIR/rkllm.h: ", stringify!($t),
-                " has a different size/alignment than rkllm-sys's declarations (wrong ABI feature?)")
+                " has a different size/alignment than edge-infer-rkllm-sys's declarations (wrong ABI feature?)")
         );
     )*};
 }
@@ -18,7 +18,7 @@ macro_rules! same_offset {
         const _: () = assert!(
             offset_of!(crate::$t, $f) == offset_of!(sdk::$t, $f),
             concat!("RKLLM_INCLUDE_DIR/rkllm.h: offset of ", stringify!($t), ".", stringify!($f),
-                " differs from rkllm-sys's declarations (wrong ABI feature?)")
+                " differs from edge-infer-rkllm-sys's declarations (wrong ABI feature?)")
         );
     )*};
 }

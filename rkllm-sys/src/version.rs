@@ -46,7 +46,7 @@ pub enum AbiGeneration {
 }
 
 impl AbiGeneration {
-    /// The generation this build of rkllm-sys declares (feature `abi-1-2` or the default 1.3).
+    /// The generation this build of edge-infer-rkllm-sys declares (feature `abi-1-2` or the default 1.3).
     pub const SELECTED: AbiGeneration = if cfg!(feature = "abi-1-2") {
         AbiGeneration::V1_2
     } else {

@@ -1,5 +1,5 @@
-//! rkllm-sys against the edge-infer test double (a fake librkllmrt, not Rockchip's runtime).
-use rkllm_sys::{AbiGeneration, Library, LoadError};
+//! edge-infer-rkllm-sys against the edge-infer test double (a fake librkllmrt, not Rockchip's runtime).
+use edge_infer_rkllm_sys::{AbiGeneration, Library, LoadError};
 use rkllm_test_double::{library_path, Abi, FakeModel, TempDir};
 use std::ffi::{c_char, c_int, c_long, c_void, CStr, CString};
 use std::mem::{offset_of, size_of};
@@ -29,9 +29,9 @@ fn c_layout(lib: &libloading::Library, ty: &str, field: Option<&str>) -> i64 {
 
 macro_rules! same_as_c {
     ($lib:expr, $m:ident :: $t:ident $(, $f:ident)*) => {{
-        assert_eq!(c_layout($lib, stringify!($t), None), size_of::<rkllm_sys::$m::$t>() as i64, "sizeof {}", stringify!($t));
+        assert_eq!(c_layout($lib, stringify!($t), None), size_of::<edge_infer_rkllm_sys::$m::$t>() as i64, "sizeof {}", stringify!($t));
         $( assert_eq!(c_layout($lib, stringify!($t), Some(stringify!($f))),
-            offset_of!(rkllm_sys::$m::$t, $f) as i64, "{}.{}", stringify!($t), stringify!($f)); )*
+            offset_of!(edge_infer_rkllm_sys::$m::$t, $f) as i64, "{}.{}", stringify!($t), stringify!($f)); )*
     }};
 }
 
@@ -125,7 +125,7 @@ fn rust_layouts_match_the_c_compiler_for_both_doubles() {
 fn double_embeds_a_version_the_parser_finds() {
     for abi in [Abi::V1_2, Abi::V1_3] {
         let bytes = std::fs::read(library_path(abi)).unwrap();
-        let found = rkllm_sys::find_embedded_version(&bytes).expect("version string");
+        let found = edge_infer_rkllm_sys::find_embedded_version(&bytes).expect("version string");
         assert_eq!(found.version.to_string(), abi.embedded_version());
         assert!(found.is_test_double());
         let gen = if abi == Abi::V1_2 {
@@ -139,7 +139,7 @@ fn double_embeds_a_version_the_parser_finds() {
 
 #[test]
 fn linked_reports_not_linked_unless_linked() {
-    let linked = rkllm_sys::LINKED;
+    let linked = edge_infer_rkllm_sys::LINKED;
     match Library::linked() {
         Ok(lib) => {
             assert!(linked);
@@ -182,7 +182,7 @@ struct Collected {
 }
 
 unsafe extern "C" fn collect(
-    result: *mut rkllm_sys::RKLLMResult,
+    result: *mut edge_infer_rkllm_sys::RKLLMResult,
     ud: *mut c_void,
     state: c_int,
 ) -> c_int {
@@ -217,9 +217,9 @@ fn raw_blocking_run_against_the_double() {
     assert_eq!(param.extend_param.enabled_cpus_mask, 0xF0);
     param.model_path = model.as_ptr();
     param.max_context_len = 128;
-    let mut handle: rkllm_sys::LLMHandle = std::ptr::null_mut();
+    let mut handle: edge_infer_rkllm_sys::LLMHandle = std::ptr::null_mut();
     #[cfg(not(feature = "abi-1-2"))]
-    let mut cbs = rkllm_sys::RKLLMCallback {
+    let mut cbs = edge_infer_rkllm_sys::RKLLMCallback {
         result_callback: Some(collect),
         result_userdata: std::ptr::null_mut(),
         tokenizer_callback: None,
@@ -237,12 +237,12 @@ fn raw_blocking_run_against_the_double() {
     assert!(!handle.is_null());
     let prompt = CString::new("hi").unwrap();
     // SAFETY: RKLLMInput is plain data; zero is a valid starting value for every field.
-    let mut input: rkllm_sys::RKLLMInput = unsafe { std::mem::zeroed() };
-    input.input_type = rkllm_sys::RKLLM_INPUT_PROMPT;
+    let mut input: edge_infer_rkllm_sys::RKLLMInput = unsafe { std::mem::zeroed() };
+    input.input_type = edge_infer_rkllm_sys::RKLLM_INPUT_PROMPT;
     input.input.prompt_input = prompt.as_ptr();
     // SAFETY: as above.
-    let mut infer: rkllm_sys::RKLLMInferParam = unsafe { std::mem::zeroed() };
-    infer.mode = rkllm_sys::RKLLM_INFER_GENERATE;
+    let mut infer: edge_infer_rkllm_sys::RKLLMInferParam = unsafe { std::mem::zeroed() };
+    infer.mode = edge_infer_rkllm_sys::RKLLM_INFER_GENERATE;
     let mut out = Collected {
         bytes: vec![],
         states: vec![],
@@ -258,7 +258,9 @@ fn raw_blocking_run_against_the_double() {
     };
     assert_eq!(rc, 0);
     assert_eq!(String::from_utf8(out.bytes).unwrap(), "añ🦀");
-    use rkllm_sys::{RKLLM_RUN_FINISH as F, RKLLM_RUN_NORMAL as N, RKLLM_RUN_WAITING as W};
+    use edge_infer_rkllm_sys::{
+        RKLLM_RUN_FINISH as F, RKLLM_RUN_NORMAL as N, RKLLM_RUN_WAITING as W,
+    };
     // a, ñ (2 bytes: W N), 🦀 (4 bytes: W W N), FINISH
     assert_eq!(out.states, vec![N, W, N, W, W, N, F]);
     // SAFETY: handle is valid and idle.

@@ -13,7 +13,7 @@ macro_rules! check {
 }
 
 fn abi_1_2() {
-    use rkllm_sys::v1_2::*;
+    use edge_infer_rkllm_sys::v1_2::*;
     check!(RKLLMExtendParam, 120, 4, enabled_cpus_mask @ 8, n_batch @ 12, use_cross_attn @ 13, reserved @ 14);
     check!(RKLLMParam, 208, 8, max_context_len @ 8, n_keep @ 20, top_p @ 24, mirostat_eta @ 52,
         skip_special_token @ 56, is_async @ 57, img_start @ 64, extend_param @ 88);
@@ -23,7 +23,7 @@ fn abi_1_2() {
 }
 
 fn abi_1_3() {
-    use rkllm_sys::v1_3::*;
+    use edge_infer_rkllm_sys::v1_3::*;
     check!(RKLLMExtendParam, 120, 4, enabled_cpus_mask @ 8, n_batch @ 12, use_cross_attn @ 13, reserved @ 14);
     check!(RKLLMParam, 184, 8, max_context_len @ 8, n_keep @ 20, top_p @ 24, mirostat_eta @ 52,
         skip_special_token @ 56, ignore_eos_token @ 57, is_async @ 58, extend_param @ 60);
@@ -37,7 +37,7 @@ fn abi_1_3() {
 }
 
 fn common() {
-    use rkllm_sys::v1_3::*;
+    use edge_infer_rkllm_sys::v1_3::*;
     check!(RKLLMResult, 72, 8, token_id @ 8, last_hidden_layer @ 16, logits @ 32, perf @ 48);
     check!(RKLLMPerfStat, 20, 4);
     check!(RKLLMTokenInput, 16, 8);
@@ -67,13 +67,13 @@ fn x86_64_layouts_match_aarch64() {
 #[test]
 fn crate_root_reexports_the_selected_abi() {
     let want = if cfg!(feature = "abi-1-2") { 208 } else { 184 };
-    assert_eq!(size_of::<rkllm_sys::RKLLMParam>(), want);
+    assert_eq!(size_of::<edge_infer_rkllm_sys::RKLLMParam>(), want);
     assert_eq!(
-        rkllm_sys::AbiGeneration::SELECTED,
+        edge_infer_rkllm_sys::AbiGeneration::SELECTED,
         if cfg!(feature = "abi-1-2") {
-            rkllm_sys::AbiGeneration::V1_2
+            edge_infer_rkllm_sys::AbiGeneration::V1_2
         } else {
-            rkllm_sys::AbiGeneration::V1_3
+            edge_infer_rkllm_sys::AbiGeneration::V1_3
         }
     );
 }

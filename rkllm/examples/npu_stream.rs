@@ -1,13 +1,13 @@
 //! Streams a reply from a `.rkllm` model on the NPU.
 //!
 //! On an RK3588 board:
-//!     cargo run -p rkllm --example npu_stream -- --model /models/qwen.rkllm --prompt "Hello"
+//!     cargo run -p edge-infer-rkllm --example npu_stream -- --model /models/qwen.rkllm --prompt "Hello"
 //!
 //! On a dev machine without an NPU, run against edge-infer's TEST DOUBLE (a fake
 //! librkllmrt built by the `rkllm-test-double` crate; it streams a canned reply):
-//!     cargo run -p rkllm --example npu_stream -- --test-double
+//!     cargo run -p edge-infer-rkllm --example npu_stream -- --test-double
 //! (or set RKLLM_TEST_DOUBLE=1; `--runtime PATH` picks any librkllmrt file explicitly).
-use rkllm::{Control, Input, Llm, RunOptions, Runtime};
+use edge_infer_rkllm::{Control, Input, Llm, RunOptions, Runtime};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;

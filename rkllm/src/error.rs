@@ -11,7 +11,7 @@ pub enum Error {
     // ---- runtime library
     /// The runtime library could not be reached.
     #[error(transparent)]
-    RuntimeLoad(#[from] rkllm_sys::LoadError),
+    RuntimeLoad(#[from] edge_infer_rkllm_sys::LoadError),
     /// The runtime library file could not be read for its version check.
     #[error("cannot read the RKLLM runtime {path:?} to check its version: {source}")]
     RuntimeUnreadable {
@@ -26,9 +26,9 @@ pub enum Error {
     )]
     RuntimeVersionMismatch {
         path: PathBuf,
-        found: rkllm_sys::RuntimeVersion,
+        found: edge_infer_rkllm_sys::RuntimeVersion,
         text: String,
-        expected: rkllm_sys::AbiGeneration,
+        expected: edge_infer_rkllm_sys::AbiGeneration,
         hint: &'static str,
     },
     /// No version string could be found in the runtime file.
@@ -38,7 +38,7 @@ pub enum Error {
     )]
     RuntimeVersionUnknown {
         path: PathBuf,
-        expected: rkllm_sys::AbiGeneration,
+        expected: edge_infer_rkllm_sys::AbiGeneration,
     },
     /// The runtime's file could not be determined (needed for the version check).
     #[error("cannot determine which file the RKLLM runtime was loaded from; use VersionCheck::Skip to bypass")]
@@ -111,7 +111,7 @@ pub enum Error {
     #[error("{what} needs the RKLLM 1.3 ABI; this build targets {abi} (feature `abi-1-2`)")]
     NotInAbi {
         what: &'static str,
-        abi: rkllm_sys::AbiGeneration,
+        abi: edge_infer_rkllm_sys::AbiGeneration,
     },
 
     // ---- init / calls

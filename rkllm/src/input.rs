@@ -36,7 +36,7 @@ pub enum InputKind {
 /// One run's input.
 ///
 /// ```
-/// use rkllm::{Input, Role};
+/// use edge_infer_rkllm::{Input, Role};
 /// let i = Input::prompt("What is 2+2?").thinking(true);
 /// assert_eq!(i.role(), &Role::User);
 /// let t = Input::tool_response(r#"{"temperature": 21}"#);

@@ -17,13 +17,13 @@
 //! # let abi = if cfg!(feature = "abi-1-2") { Abi::V1_2 } else { Abi::V1_3 };
 //! # let dir = TempDir::new("doc-lib").unwrap();
 //! # let model = FakeModel::default().reply("4").write(dir.path().join("m.rkllm")).unwrap();
-//! use rkllm::{Input, Llm, RunOptions, Runtime};
+//! use edge_infer_rkllm::{Input, Llm, RunOptions, Runtime};
 //! let llm = Llm::builder(&model).runtime(Runtime::load(library_path(abi))?).build()?;
 //! let run = llm.run_async(&Input::prompt("2+2?"), &RunOptions::new())?;
 //! let (text, summary) = run.wait()?;
 //! assert_eq!(text, "4");
 //! assert!(summary.perf.is_some());
-//! # Ok::<(), rkllm::Error>(())
+//! # Ok::<(), edge_infer_rkllm::Error>(())
 //! ```
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -40,11 +40,11 @@ pub mod tools;
 mod utf8;
 
 pub use checks::{Check, HostChecks};
+pub use edge_infer_rkllm_sys::{AbiGeneration, EmbeddedVersion, RuntimeVersion};
 pub use error::{Error, Result};
 pub use input::{Input, InputKind, Role};
 pub use llm::{AbortHandle, AsyncRun, Llm};
 pub use param::{LlmBuilder, Sampling, RK3588_A76_MASK};
-pub use rkllm_sys::{AbiGeneration, EmbeddedVersion, RuntimeVersion};
 pub use run::{
     AsyncEvent, CallState, Chunk, Control, Floats, InferMode, OwnedFloats, PerfStats, RunOptions,
     RunSummary,

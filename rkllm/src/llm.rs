@@ -22,7 +22,7 @@ use crate::run::{
 use crate::runtime::Runtime;
 use crate::utf8::Utf8Assembler;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
-use rkllm_sys as sys;
+use edge_infer_rkllm_sys as sys;
 use std::cell::Cell;
 use std::ffi::{c_int, c_void, CStr, CString};
 use std::path::{Path, PathBuf};
@@ -534,18 +534,18 @@ unsafe impl Sync for InitKeepAlive {}
 /// # let dir = TempDir::new("doc-llm").unwrap();
 /// # let model = FakeModel::default().reply("Hi there").write(dir.path().join("m.rkllm")).unwrap();
 /// // `model` is a fake model for edge-infer's test double runtime here.
-/// let llm = rkllm::Llm::builder(&model)
-///     .runtime(rkllm::Runtime::load(library_path(abi))?)
+/// let llm = edge_infer_rkllm::Llm::builder(&model)
+///     .runtime(edge_infer_rkllm::Runtime::load(library_path(abi))?)
 ///     .max_context_len(512)
 ///     .build()?;
 /// let mut reply = String::new();
-/// let summary = llm.run(&rkllm::Input::prompt("Hello"), &rkllm::RunOptions::new(), |chunk| {
+/// let summary = llm.run(&edge_infer_rkllm::Input::prompt("Hello"), &edge_infer_rkllm::RunOptions::new(), |chunk| {
 ///     reply.push_str(chunk.text());
-///     rkllm::Control::Continue
+///     edge_infer_rkllm::Control::Continue
 /// })?;
 /// assert_eq!(reply, "Hi there");
 /// assert_eq!(summary.perf.unwrap().generate_tokens, 8);
-/// # Ok::<(), rkllm::Error>(())
+/// # Ok::<(), edge_infer_rkllm::Error>(())
 /// ```
 pub struct Llm {
     shared: Arc<Shared>,

@@ -10,7 +10,7 @@ pub const RK3588_A76_MASK: u32 = 0xF0;
 /// values (per run, 1.3).
 ///
 /// ```
-/// let s = rkllm::Sampling::new().top_k(1).temperature(0.7).mirostat(2, 5.0, 0.1);
+/// let s = edge_infer_rkllm::Sampling::new().top_k(1).temperature(0.7).mirostat(2, 5.0, 0.1);
 /// assert_eq!(s.get_top_k(), Some(1));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -69,7 +69,7 @@ impl Sampling {
         self.top_k
     }
 
-    pub(crate) fn apply_to_param(&self, p: &mut rkllm_sys::RKLLMParam) {
+    pub(crate) fn apply_to_param(&self, p: &mut edge_infer_rkllm_sys::RKLLMParam) {
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = self.$f { p.$f = v; } )* };
         }
@@ -89,7 +89,7 @@ impl Sampling {
     }
 
     #[cfg(not(feature = "abi-1-2"))]
-    pub(crate) fn apply_to_sampling(&self, s: &mut rkllm_sys::RKLLMSamplingParam) {
+    pub(crate) fn apply_to_sampling(&self, s: &mut edge_infer_rkllm_sys::RKLLMSamplingParam) {
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = self.$f { s.$f = v; } )* };
         }
@@ -112,12 +112,12 @@ impl Sampling {
 /// Builder for an [`Llm`](crate::Llm): model path, context, sampling, CPUs, checks.
 ///
 /// ```no_run
-/// let llm = rkllm::Llm::builder("/models/qwen2.5-1.5b.rkllm")
+/// let llm = edge_infer_rkllm::Llm::builder("/models/qwen2.5-1.5b.rkllm")
 ///     .max_context_len(4096)
 ///     .max_new_tokens(512)
-///     .sampling(rkllm::Sampling::new().top_k(20).top_p(0.8).temperature(0.7))
+///     .sampling(edge_infer_rkllm::Sampling::new().top_k(20).top_p(0.8).temperature(0.7))
 ///     .build()?;
-/// # Ok::<(), rkllm::Error>(())
+/// # Ok::<(), edge_infer_rkllm::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct LlmBuilder {

@@ -15,11 +15,11 @@ pub enum InferMode {
 }
 
 impl InferMode {
-    pub(crate) fn raw(self) -> rkllm_sys::RKLLMInferMode {
+    pub(crate) fn raw(self) -> edge_infer_rkllm_sys::RKLLMInferMode {
         match self {
-            InferMode::Generate => rkllm_sys::RKLLM_INFER_GENERATE,
-            InferMode::LastHiddenLayer => rkllm_sys::RKLLM_INFER_GET_LAST_HIDDEN_LAYER,
-            InferMode::Logits => rkllm_sys::RKLLM_INFER_GET_LOGITS,
+            InferMode::Generate => edge_infer_rkllm_sys::RKLLM_INFER_GENERATE,
+            InferMode::LastHiddenLayer => edge_infer_rkllm_sys::RKLLM_INFER_GET_LAST_HIDDEN_LAYER,
+            InferMode::Logits => edge_infer_rkllm_sys::RKLLM_INFER_GET_LOGITS,
         }
     }
 }
@@ -27,7 +27,7 @@ impl InferMode {
 /// Options for one run.
 ///
 /// ```
-/// let o = rkllm::RunOptions::new().keep_history(true).lora("style");
+/// let o = edge_infer_rkllm::RunOptions::new().keep_history(true).lora("style");
 /// assert!(o.get_keep_history());
 /// ```
 #[derive(Debug, Clone, Default)]
@@ -104,23 +104,23 @@ pub enum CallState {
 /// callback. It cannot outlive the callback:
 ///
 /// ```compile_fail
-/// fn keep(llm: &rkllm::Llm) {
+/// fn keep(llm: &edge_infer_rkllm::Llm) {
 ///     let mut kept: Option<&[f32]> = None;
-///     let opts = rkllm::RunOptions::new().mode(rkllm::InferMode::Logits);
-///     llm.run(&rkllm::Input::prompt("hi"), &opts, |chunk| {
+///     let opts = edge_infer_rkllm::RunOptions::new().mode(edge_infer_rkllm::InferMode::Logits);
+///     llm.run(&edge_infer_rkllm::Input::prompt("hi"), &opts, |chunk| {
 ///         kept = chunk.logits().map(|l| l.as_slice()); // error: borrowed data escapes
-///         rkllm::Control::Continue
+///         edge_infer_rkllm::Control::Continue
 ///     }).unwrap();
 /// }
 /// ```
 /// Copy it out instead with [`to_owned`](Floats::to_owned):
 /// ```
-/// fn keep(llm: &rkllm::Llm) -> Option<rkllm::OwnedFloats> {
+/// fn keep(llm: &edge_infer_rkllm::Llm) -> Option<edge_infer_rkllm::OwnedFloats> {
 ///     let mut kept = None;
-///     let opts = rkllm::RunOptions::new().mode(rkllm::InferMode::Logits);
-///     llm.run(&rkllm::Input::prompt("hi"), &opts, |chunk| {
+///     let opts = edge_infer_rkllm::RunOptions::new().mode(edge_infer_rkllm::InferMode::Logits);
+///     llm.run(&edge_infer_rkllm::Input::prompt("hi"), &opts, |chunk| {
 ///         kept = chunk.logits().map(|l| l.to_owned());
-///         rkllm::Control::Continue
+///         edge_infer_rkllm::Control::Continue
 ///     }).ok()?;
 ///     kept
 /// }
@@ -223,8 +223,8 @@ pub struct PerfStats {
     pub memory_usage_mb: f32,
 }
 
-impl From<rkllm_sys::RKLLMPerfStat> for PerfStats {
-    fn from(p: rkllm_sys::RKLLMPerfStat) -> Self {
+impl From<edge_infer_rkllm_sys::RKLLMPerfStat> for PerfStats {
+    fn from(p: edge_infer_rkllm_sys::RKLLMPerfStat) -> Self {
         PerfStats {
             prefill_time_ms: p.prefill_time_ms,
             prefill_tokens: p.prefill_tokens,

@@ -1,6 +1,6 @@
 //! Which `librkllmrt` to use, and the pre-init version check.
 use crate::error::{Error, Result};
-use rkllm_sys::{find_embedded_version, AbiGeneration, EmbeddedVersion, Library};
+use edge_infer_rkllm_sys::{find_embedded_version, AbiGeneration, EmbeddedVersion, Library};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -39,7 +39,7 @@ impl LibRef {
 }
 
 impl Runtime {
-    /// The system's runtime: the one linked at build time if rkllm-sys linked one, else
+    /// The system's runtime: the one linked at build time if edge-infer-rkllm-sys linked one, else
     /// `librkllmrt.so` found by the dynamic loader. Version-checked strictly.
     pub fn system() -> Result<Runtime> {
         Self::system_with(VersionCheck::Strict)
@@ -55,7 +55,7 @@ impl Runtime {
                     version,
                 })
             }
-            Err(rkllm_sys::LoadError::NotLinked) => {
+            Err(edge_infer_rkllm_sys::LoadError::NotLinked) => {
                 // SAFETY: the name is the RKLLM runtime's; its version is checked below before
                 // any of its functions is called.
                 let lib = unsafe { Library::load("librkllmrt.so") }?;
@@ -74,9 +74,9 @@ impl Runtime {
     /// ```
     /// # let path = rkllm_test_double::library_path(
     /// #     if cfg!(feature = "abi-1-2") { rkllm_test_double::Abi::V1_2 } else { rkllm_test_double::Abi::V1_3 });
-    /// let rt = rkllm::Runtime::load(path)?; // edge-infer's test double here
+    /// let rt = edge_infer_rkllm::Runtime::load(path)?; // edge-infer's test double here
     /// assert!(rt.is_test_double());
-    /// # Ok::<(), rkllm::Error>(())
+    /// # Ok::<(), edge_infer_rkllm::Error>(())
     /// ```
     pub fn load(path: impl AsRef<Path>) -> Result<Runtime> {
         Self::load_with(path, VersionCheck::Strict)
@@ -110,7 +110,7 @@ impl Runtime {
         self.lib.get().path()
     }
 
-    pub(crate) fn api(&self) -> &rkllm_sys::Api {
+    pub(crate) fn api(&self) -> &edge_infer_rkllm_sys::Api {
         self.lib.get().api()
     }
 }

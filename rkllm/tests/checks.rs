@@ -1,7 +1,7 @@
 //! Up-front checks before init, each a typed error (runs against edge-infer's test double).
 mod common;
 use common::*;
-use rkllm::{Check, Error, HostChecks, Llm, Runtime, VersionCheck};
+use edge_infer_rkllm::{Check, Error, HostChecks, Llm, Runtime, VersionCheck};
 use rkllm_test_double::{library_path, FakeModel, TempDir};
 
 #[test]
@@ -147,7 +147,7 @@ fn default_a76_mask_checked_against_online_cpus() {
     let real = HostChecks::default()
         .cpus_online(Check::Always)
         .npu(Check::Skip);
-    let online = rkllm::checks::parse_cpu_list(
+    let online = edge_infer_rkllm::checks::parse_cpu_list(
         &std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap(),
     );
     let r = builder(&f).cpu_mask(0x1).host_checks(real).build();
@@ -196,7 +196,7 @@ fn runtime_version_mismatch_is_caught_before_the_library_is_used() {
             ..
         } => {
             assert_eq!(found.to_string(), other_abi().embedded_version());
-            assert_eq!(*expected, rkllm::AbiGeneration::SELECTED);
+            assert_eq!(*expected, edge_infer_rkllm::AbiGeneration::SELECTED);
             assert!(text.contains("test double"));
         }
         e => panic!("unexpected {e}"),

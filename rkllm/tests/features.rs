@@ -1,7 +1,7 @@
 //! Handle-level features against edge-infer's RKLLM test double (a fake librkllmrt).
 mod common;
 use common::*;
-use rkllm::{AsyncEvent, Control, Error, InferMode, Input, OwnedFloats, RunOptions};
+use edge_infer_rkllm::{AsyncEvent, Control, Error, InferMode, Input, OwnedFloats, RunOptions};
 use rkllm_test_double::FakeModel;
 
 #[test]
@@ -252,7 +252,7 @@ fn init_parameters_reach_the_runtime() {
         .base_domain_id(2)
         .cpu_mask(0x0C)
         .sampling(
-            rkllm::Sampling::new()
+            edge_infer_rkllm::Sampling::new()
                 .top_k(3)
                 .top_p(0.5)
                 .temperature(0.25)

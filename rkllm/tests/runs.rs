@@ -1,7 +1,7 @@
 //! Runs against edge-infer's RKLLM test double (a fake librkllmrt, not the NPU runtime).
 mod common;
 use common::*;
-use rkllm::{AsyncEvent, CallState, Control, Error, Input, RunOptions};
+use edge_infer_rkllm::{AsyncEvent, CallState, Control, Error, Input, RunOptions};
 use rkllm_test_double::{FakeModel, DEFAULT_REPLY};
 use std::time::{Duration, Instant};
 
@@ -69,12 +69,12 @@ fn init_max_new_tokens_limits_generation() {
 fn per_run_overrides_reach_the_runtime() {
     let f = fixture("override", FakeModel::default().reply("abcdefghij"));
     let llm = builder(&f)
-        .sampling(rkllm::Sampling::new().top_k(40).temperature(0.8))
+        .sampling(edge_infer_rkllm::Sampling::new().top_k(40).temperature(0.8))
         .build()
         .unwrap();
     let opts = RunOptions::new()
         .max_new_tokens(3)
-        .sampling(rkllm::Sampling::new().top_k(7));
+        .sampling(edge_infer_rkllm::Sampling::new().top_k(7));
     assert_eq!(llm.generate(&Input::prompt("x"), &opts).unwrap().0, "abc");
     assert_eq!(query(Some(&llm), "last_max_new_tokens"), 3);
     assert_eq!(query(Some(&llm), "last_top_k"), 7);
@@ -101,7 +101,7 @@ fn per_run_overrides_are_typed_errors_on_1_2() {
     let e = llm
         .generate(
             &Input::prompt("x"),
-            &RunOptions::new().sampling(rkllm::Sampling::new().top_k(1)),
+            &RunOptions::new().sampling(edge_infer_rkllm::Sampling::new().top_k(1)),
         )
         .unwrap_err();
     assert!(matches!(e, Error::NotInAbi { .. }), "{e}");

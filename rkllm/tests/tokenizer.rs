@@ -3,7 +3,7 @@
 #![cfg(feature = "tokenizer")]
 mod common;
 use common::*;
-use rkllm::{Error, Input, RunOptions};
+use edge_infer_rkllm::{Error, Input, RunOptions};
 use rkllm_test_double::FakeModel;
 use std::collections::HashMap;
 use std::path::PathBuf;

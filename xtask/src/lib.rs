@@ -71,7 +71,7 @@ fn pin() -> ModelPin {
 }
 
 /// The cache directory edge-infer uses outside the repository: `EDGE_INFER_CACHE_DIR`,
-/// else `$XDG_CACHE_HOME/edge-infer`, else `~/.cache/edge-infer`. llama-cpp-sys keeps
+/// else `$XDG_CACHE_HOME/edge-infer`, else `~/.cache/edge-infer`. edge-infer-llama-sys keeps
 /// the llama.cpp sources there too.
 pub fn cache_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("EDGE_INFER_CACHE_DIR") {

@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use llama_cpp::{ContextParams, Model};
+use edge_infer_llama::{ContextParams, Model};
 
 /// The default model, loaded once per test binary and shared (Model is Sync).
 pub fn model() -> &'static Model {

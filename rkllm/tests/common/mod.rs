@@ -1,6 +1,6 @@
 //! Helpers for tests against edge-infer's RKLLM test double (a fake librkllmrt).
 #![allow(dead_code)]
-use rkllm::{Llm, LlmBuilder, Runtime};
+use edge_infer_rkllm::{Llm, LlmBuilder, Runtime};
 use rkllm_test_double::{library_path, Abi, FakeModel, TempDir};
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::path::PathBuf;
