@@ -3,3 +3,4 @@
 #include "ggml-backend.h"
 #include "gguf.h"
 #include "edge_shim.h"
+#include "edge_chat.h"

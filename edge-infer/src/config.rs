@@ -75,6 +75,12 @@ pub struct ModelConfig {
     /// a chat's history can be reused at any point. Default `true`.
     #[serde(default)]
     pub swa_full: Option<bool>,
+    /// The chat template (a Jinja file, as in a model's `chat_template.jinja`), relative to the
+    /// registry file. llama.cpp: overrides the GGUF's own template. RKLLM: the runtime
+    /// renders prompts itself, and `.rkllm` files carry no Jinja; this template gives the
+    /// reply's format, so that tool calls and reasoning are parsed as on the CPU.
+    #[serde(default)]
+    pub chat_template: Option<String>,
     /// RKLLM: CPUs the runtime may use, as a bit mask. Default `0xF0` (RK3588's A76 cores).
     #[serde(default)]
     pub cpu_mask: Option<u32>,
@@ -313,6 +319,7 @@ impl ModelConfig {
             cache_layers: None,
             flash_attention: None,
             swa_full: None,
+            chat_template: None,
             cpu_mask: None,
             runtime: None,
             tokenizer: None,

@@ -12,6 +12,7 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::config::BackendKind;
 use crate::error::{Error, Result};
 use crate::request::Request;
+use crate::tools::{ToolCall, Warning};
 
 /// Why a generation ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,26 +93,50 @@ fn rate(n: usize, d: Duration) -> f64 {
     }
 }
 
-/// One streamed event. A stream is any number of `Text` and `Reasoning` events, then
-/// exactly one `Done`.
+/// One streamed event. A stream is any number of `Text`, `Reasoning`, `ToolCallDelta`,
+/// `ToolCall` and `Warning` events, then exactly one `Done`.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Event {
     /// Answer text: whole UTF-8 characters, never part of a stop string or a reasoning
     /// marker.
     Text(String),
     /// Reasoning text ([`ReasoningMode::Separate`](crate::ReasoningMode::Separate) only).
     Reasoning(String),
+    /// A tool call is being written (as OpenAI streams it): `id` and `name` when they first
+    /// appear, then pieces of the arguments' JSON text. Provisional: the calls to act on are
+    /// the [`Event::ToolCall`]s, which come after the text, once the call is checked.
+    ToolCallDelta {
+        /// Which call of this reply (0 for the first).
+        index: usize,
+        /// The call's id, when newly known.
+        id: Option<String>,
+        /// The tool's name, when newly known.
+        name: Option<String>,
+        /// More of the arguments' JSON text.
+        arguments: String,
+    },
+    /// A complete tool call, arguments parsed and the tool checked against the request's.
+    ToolCall(ToolCall),
+    /// Something went wrong without ending the generation (e.g. a botched tool call, whose
+    /// text came back as `Text`).
+    Warning(Warning),
     /// The last event.
     Done(Stats),
 }
 
 /// A whole generation, collected.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Completion {
     /// The answer.
     pub text: String,
     /// The reasoning, when it was asked for separately.
     pub reasoning: String,
+    /// The tool calls the model made.
+    pub tool_calls: Vec<ToolCall>,
+    /// What went wrong without ending the generation.
+    pub warnings: Vec<Warning>,
     /// Stats.
     pub stats: Stats,
 }
@@ -319,8 +344,8 @@ impl Drop for EventStream<'_> {
 /// for event in routed.generator.stream(&Request::user("Hello!").max_tokens(32))? {
 ///     match event? {
 ///         Event::Text(t) => print!("{t}"),
-///         Event::Reasoning(_) => {}
 ///         Event::Done(stats) => println!("\n{stats}"),
+///         _ => {}
 ///     }
 /// }
 /// # Ok::<(), edge_infer::Error>(())
@@ -377,20 +402,25 @@ pub trait Generator: Send {
         unreachable!("a stream always ends with Done or an error")
     }
 
-    /// Runs a generation to the end and returns the text.
+    /// Runs a generation to the end and returns the text, reasoning and tool calls.
     fn generate(&mut self, request: &Request) -> Result<Completion> {
         let (mut text, mut reasoning) = (String::new(), String::new());
+        let (mut tool_calls, mut warnings) = (Vec::new(), Vec::new());
         let stats = self.generate_with(request, &mut |e| {
             match e {
                 Event::Text(t) => text.push_str(t),
                 Event::Reasoning(r) => reasoning.push_str(r),
-                Event::Done(_) => {}
+                Event::ToolCall(c) => tool_calls.push(c.clone()),
+                Event::Warning(w) => warnings.push(w.clone()),
+                Event::ToolCallDelta { .. } | Event::Done(_) => {}
             }
             ControlFlow::Continue(())
         })?;
         Ok(Completion {
             text,
             reasoning,
+            tool_calls,
+            warnings,
             stats,
         })
     }

@@ -58,6 +58,7 @@ mod router;
 mod session;
 #[cfg(feature = "async")]
 mod stream;
+mod tools;
 mod worker;
 
 pub use config::{BackendKind, ModelConfig, Registry, BUILTIN_REGISTRY, DEFAULT_MODEL_FILE};
@@ -70,6 +71,7 @@ pub use reasoning::{Markers, ReasoningMode};
 pub use request::{ContextPolicy, Message, Request, Role, Sampling};
 pub use router::{RouteReport, Routed};
 pub use session::ChatSession;
+pub use tools::{ResponseFormat, Tool, ToolCall, ToolChoice, Warning};
 #[cfg(feature = "async")]
 pub use stream::AsyncEventStream;
 

@@ -6,8 +6,13 @@
 //! and before any decode, so llama.cpp's OpenMP workers inherit the placement (see
 //! `affinity.rs`).
 //!
-//! History reuse: each request's prompt is rendered with the model's chat template and
-//! tokenized; the KV cache keeps the longest common prefix with what it holds and only
+//! Chat: each request is rendered with the model's own Jinja chat template (or the
+//! registry's `chat_template` file) by llama.cpp's chat layer, sampled with llama-server's
+//! sampler (the reply's grammar, lazily armed for tool calls, and the reasoning budget) and
+//! parsed by the format's parser into text, reasoning and tool calls. GGUFs without a
+//! template fall back to llama.cpp's shape matching, without tools.
+//!
+//! History reuse: each request's prompt is rendered and tokenized; the KV cache keeps the longest common prefix with what it holds and only
 //! the rest is evaluated (`Stats::cached_tokens` / `Stats::prompt_tokens`).
 //! Sliding-window models (Gemma 3) are given a full-size SWA cache (`swa_full`, default
 //! on) because a windowed cache cannot be cut at an arbitrary earlier position: llama.cpp
@@ -19,7 +24,8 @@ use std::sync::{Arc, OnceLock};
 
 use crossbeam_channel::{Receiver, Sender};
 use edge_infer_llama::{
-    Context, ContextParams, GenerateOptions, Model, ModelParams, Prompt, Token,
+    ChatMessage, ChatPrompt, ChatRequest, ChatSampler, ChatStream, ChatTemplate, Context, ContextParams,
+    GenerateOptions, Model, ModelParams, Prompt, ReasoningFormat, Token,
 };
 
 use crate::config::{BackendKind, ModelConfig};
@@ -27,9 +33,9 @@ use crate::error::{Error, ModelError, Result};
 use crate::generator::{
     peak_rss_bytes, CancelHandle, Event, EventSender, Generator, ModelInfo, Stats, StopReason,
 };
-use crate::output::Output;
-use crate::reasoning::Markers;
-use crate::request::{oldest_turn, ContextPolicy, Message, Request, Role};
+use crate::output::{Output, Parse};
+use crate::reasoning::{Markers, ReasoningMode};
+use crate::request::{oldest_turn, ContextPolicy, Message, Request};
 use crate::worker::{Job, Worker};
 
 /// A llama.cpp model with its own context on a worker thread.
@@ -42,12 +48,15 @@ struct Settings {
     name: String,
     params: ContextParams,
     cores: Vec<usize>,
+    /// The registry's chat template (Jinja source), overriding the model's own.
+    template: Option<String>,
 }
 
 pub(crate) fn open(
     name: &str,
     cfg: &ModelConfig,
     path: PathBuf,
+    base_dir: &std::path::Path,
 ) -> Result<LlamaGenerator, ModelError> {
     if !path.is_file() {
         return Err(ModelError::FileMissing(path));
@@ -99,10 +108,20 @@ pub(crate) fn open(
         }
     });
     let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
+    let template = match &cfg.chat_template {
+        Some(p) => {
+            let path = crate::config::resolve_path(base_dir, p);
+            Some(std::fs::read_to_string(&path).map_err(|e| {
+                ModelError::Setting(format!("cannot read chat_template {}: {e}", path.display()))
+            })?)
+        }
+        None => None,
+    };
     let settings = Settings {
         name: name.to_string(),
         params,
         cores,
+        template,
     };
     let worker_cancel = cancel.clone();
     let worker = Worker::spawn(format!("edge-infer llama {name}"), cancel, move |jobs| {
@@ -147,6 +166,17 @@ fn worker(
             return;
         }
     };
+    let template = match &settings.template {
+        Some(src) => ChatTemplate::from_source_for(&model, src),
+        None => ChatTemplate::from_model(&model),
+    };
+    let template = match template {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = ready.send(Err(e.into()));
+            return;
+        }
+    };
     let _ = llama_cancel.set(ctx.cancel_handle());
     if ready.send(Ok(ctx.n_ctx() as usize)).is_err() {
         return;
@@ -154,8 +184,8 @@ fn worker(
     for job in jobs {
         match job {
             Job::Generate(req, tx) => {
-                let mut out = Output::new(req.stop.clone(), req.reasoning, req.markers.clone(), tx);
-                let result = generate(&settings.name, &model, &mut ctx, &req, &mut out, &cancel);
+                let mut out = Output::new(req.stop.clone(), req.reasoning, req.markers.clone(), None, tx);
+                let result = generate(&settings.name, &model, &template, &mut ctx, &req, &mut out, &cancel);
                 out.end(result.map(Event::Done));
             }
             Job::Reset(done) => {
@@ -166,30 +196,64 @@ fn worker(
     }
 }
 
-/// The chat template's view of the request: tools (which llama.cpp's templates cannot
-/// express) go into the system message as instructions.
+fn chat_message(m: &Message) -> ChatMessage {
+    let mut c = ChatMessage::new(m.role.as_str(), m.content.clone())
+        .with_tool_calls(m.tool_calls.iter().map(Into::into).collect());
+    c.tool_call_id = m.tool_call_id.clone();
+    c
+}
+
+/// The chat layer's view of a request.
+fn chat_request(req: &Request, messages: &[Message]) -> ChatRequest {
+    let mut r = ChatRequest::new(messages.iter().map(chat_message).collect())
+        .tools(req.tools.iter().cloned().map(Into::into).collect())
+        .tool_choice((&req.tool_choice).into())
+        .thinking(req.thinking.unwrap_or(true) && req.reasoning_budget != Some(0))
+        .reasoning_format(match req.reasoning {
+            ReasoningMode::Inline => ReasoningFormat::None,
+            ReasoningMode::Drop | ReasoningMode::Separate => ReasoningFormat::Auto,
+        });
+    if let Some(schema) = req.response_format.schema() {
+        r = r.json_schema(schema);
+    }
+    if let Some(g) = &req.grammar {
+        r = r.grammar(g.clone());
+    }
+    for (k, v) in &req.template_kwargs {
+        r = r.kwarg(k.clone(), v.clone());
+    }
+    r
+}
+
+/// The prompt for `messages`: the chat layer's rendering, or llama.cpp's shape matching for
+/// a GGUF without a template (which cannot show tools or constrain the reply's format).
+enum Rendered {
+    Chat(Box<ChatPrompt>),
+    Plain(String),
+}
+
 fn render(
     model: &Model,
+    template: &ChatTemplate,
+    req: &Request,
     messages: &[Message],
-    tools: Option<&str>,
-) -> Result<String, edge_infer_llama::Error> {
-    let mut chat: Vec<edge_infer_llama::ChatMessage> = messages
-        .iter()
-        .map(|m| edge_infer_llama::ChatMessage::new(m.role.as_str(), m.content.clone()))
-        .collect();
-    if let Some(tools) = tools {
-        let text = format!(
-            "You can call these tools. To call one, reply with only \
-             <tool_call>{{\"name\": ..., \"arguments\": {{...}}}}</tool_call>.\nTools: {tools}"
-        );
-        match chat.first_mut() {
-            Some(first) if first.role == Role::System.as_str() => {
-                first.content = format!("{}\n\n{text}", first.content);
-            }
-            _ => chat.insert(0, edge_infer_llama::ChatMessage::system(text)),
-        }
+) -> Result<Rendered, ModelError> {
+    if template.info().explicit {
+        return Ok(Rendered::Chat(Box::new(template.render(&chat_request(req, messages))?)));
     }
-    model.apply_chat_template(&chat, true)
+    if !req.tools.is_empty() {
+        return Err(ModelError::Unsupported(
+            "tools on a GGUF without a chat template (give `chat_template` in the registry)",
+        ));
+    }
+    if req.response_format.schema().is_some() || req.reasoning_budget.is_some() {
+        return Err(ModelError::Unsupported(
+            "a response format or reasoning budget on a GGUF without a chat template (give \
+             `chat_template` in the registry)",
+        ));
+    }
+    let chat: Vec<ChatMessage> = messages.iter().map(chat_message).collect();
+    Ok(Rendered::Plain(model.apply_chat_template(&chat, true)?))
 }
 
 /// The control tokens that reasoning markers are made of. llama.cpp drops control
@@ -210,22 +274,28 @@ fn marker_tokens(model: &Model, markers: &[Markers]) -> Vec<Token> {
 fn generate(
     name: &str,
     model: &Model,
+    template: &ChatTemplate,
     ctx: &mut Context<'_>,
     req: &Request,
     out: &mut Output,
     cancel: &CancelHandle,
 ) -> Result<Stats> {
-    let fail = |e: edge_infer_llama::Error| Error::model(name, BackendKind::Llama, e);
+    let fail = |e: ModelError| Error::model(name, BackendKind::Llama, e);
+    let llama = |e: edge_infer_llama::Error| fail(e.into());
     let n_ctx = ctx.n_ctx() as usize;
     // Room kept for the reply when deciding whether the prompt fits.
     let reserve = req.max_tokens.min(n_ctx / 2);
     let mut messages = req.messages.clone();
     let mut dropped = 0;
-    let tokens: Vec<Token> = loop {
-        let prompt = render(model, &messages, req.tools.as_deref()).map_err(fail)?;
-        let tokens = model.tokenize(&prompt, true, true).map_err(fail)?;
+    let (rendered, tokens) = loop {
+        let rendered = render(model, template, req, &messages).map_err(fail)?;
+        let text = match &rendered {
+            Rendered::Chat(p) => p.prompt.as_str(),
+            Rendered::Plain(p) => p.as_str(),
+        };
+        let tokens = model.tokenize(text, true, true).map_err(llama)?;
         if tokens.len() + reserve <= n_ctx {
-            break tokens;
+            break (rendered, tokens);
         }
         match (req.context_policy, oldest_turn(&messages)) {
             (ContextPolicy::DropOldest, Some((start, n))) => {
@@ -256,6 +326,47 @@ fn generate(
         return Ok(empty(StopReason::Cancelled));
     }
 
+    let s = &req.sampling;
+    let sampling = if s.is_greedy() {
+        edge_infer_llama::Sampling::greedy()
+    } else {
+        edge_infer_llama::Sampling::default()
+            .temperature(s.temperature)
+            .top_k(s.top_k)
+            .top_p(s.top_p)
+            .min_p(s.min_p)
+            .seed(s.seed)
+    }
+    .repeat_penalty(s.repeat_penalty);
+    let mut render_tokens = marker_tokens(model, &req.markers);
+    enum Picker<'m> {
+        Chat(ChatSampler<'m>),
+        Chain(edge_infer_llama::Sampler<'m>),
+    }
+    let mut picker = match &rendered {
+        Rendered::Chat(prompt) => {
+            let sampler = ChatSampler::new(model, prompt, &sampling, req.reasoning_budget).map_err(llama)?;
+            for &t in sampler.preserved_tokens() {
+                if !render_tokens.contains(&t) {
+                    render_tokens.push(t);
+                }
+            }
+            out.add_stops(&prompt.stops);
+            out.set_parse(Parse {
+                stream: ChatStream::new(prompt).map_err(llama)?,
+                reasons: prompt.thinking.is_some(),
+            });
+            Picker::Chat(sampler)
+        }
+        Rendered::Plain(_) => {
+            let chain = match &req.grammar {
+                Some(g) => sampling.grammar(g.as_str()),
+                None => sampling,
+            };
+            Picker::Chain(chain.build(model).map_err(llama)?)
+        }
+    };
+
     // Keep the longest common prefix; at least one token must be evaluated for fresh logits.
     let common = ctx
         .tokens()
@@ -267,50 +378,31 @@ fn generate(
     ctx.truncate(common);
     let reused = ctx.tokens().len();
 
-    let s = &req.sampling;
-    let sampler = if s.is_greedy() {
-        edge_infer_llama::Sampling::greedy()
-    } else {
-        edge_infer_llama::Sampling::default()
-            .temperature(s.temperature)
-            .top_k(s.top_k)
-            .top_p(s.top_p)
-            .min_p(s.min_p)
-            .seed(s.seed)
-    }
-    .repeat_penalty(s.repeat_penalty);
-    let mut sampler = match &req.grammar {
-        Some(g) => sampler.grammar(g.as_str()),
-        None => sampler,
-    }
-    .build(model)
-    .map_err(fail)?;
     let opts = GenerateOptions::default()
         .max_tokens(req.max_tokens)
-        .render_tokens(marker_tokens(model, &req.markers));
+        .render_tokens(render_tokens);
     let mut cancelled = false;
-    let stats = ctx
-        .generate_with(
-            Prompt::Tokens(&tokens[reused..]),
-            &mut sampler,
-            opts,
-            |text| {
-                if cancel.is_cancelled() {
-                    cancelled = true;
-                    return ControlFlow::Break(());
-                }
-                if out.push(text) {
-                    ControlFlow::Continue(())
-                } else {
-                    ControlFlow::Break(())
-                }
-            },
-        )
-        .map_err(fail)?;
+    let on_text = |text: &str| {
+        if cancel.is_cancelled() {
+            cancelled = true;
+            return ControlFlow::Break(());
+        }
+        if out.push(text) {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        }
+    };
+    let prompt = Prompt::Tokens(&tokens[reused..]);
+    let stats = match &mut picker {
+        Picker::Chat(s) => ctx.generate_with(prompt, s, opts, on_text),
+        Picker::Chain(s) => ctx.generate_with(prompt, s, opts, on_text),
+    }
+    .map_err(llama)?;
     out.finish();
     let stop_reason = if let Some(s) = &out.stopped_by {
         StopReason::StopString(s.clone())
-    } else if cancelled || out.disconnected || cancel.is_cancelled() {
+    } else if cancelled || out.disconnected() || cancel.is_cancelled() {
         StopReason::Cancelled
     } else {
         match stats.stop_reason {

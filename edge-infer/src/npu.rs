@@ -11,25 +11,36 @@
 //! model's `prompt_prefix`/`prompt_postfix`, through `rkllm_set_function_tools` when the
 //! request has tools, and are otherwise put before the first prompt. Generation runs on a
 //! worker thread; cancel aborts the run (`rkllm_abort`).
+//!
+//! Tool calls and reasoning: the runtime renders prompts itself, so the registry's
+//! `chat_template` (the model's Jinja file) only tells the reply's format; the NPU's text
+//! then goes through the same llama.cpp parser as on the CPU and comes out as the same
+//! events. RKLLM has no grammar sampler: JSON response formats are refused, and a reasoning
+//! budget can only be 0 (thinking off, `enable_thinking = false`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
+use edge_infer_llama::{ChatMessage, ChatRequest, ChatStream, ChatTemplate, ReasoningFormat};
 use edge_infer_rkllm::{AbiGeneration, Control, Input, Llm, RunOptions, Runtime};
 
 use crate::config::{resolve_path, BackendKind, ModelConfig};
 use crate::error::{Error, ModelError, Result};
 use crate::generator::{CancelHandle, Event, EventSender, Generator, ModelInfo, Stats, StopReason};
-use crate::output::Output;
+use crate::output::{Output, Parse};
+use crate::reasoning::ReasoningMode;
 use crate::request::{oldest_turn, ContextPolicy, Message, Request, Role};
+use crate::tools::Tool;
 use crate::worker::{Job, Worker};
 
 /// An RKLLM model driven from a worker thread.
 pub(crate) struct RkllmGenerator {
     info: ModelInfo,
     worker: Worker,
+    /// The registry gave a chat template, so replies are parsed (tool calls, reasoning).
+    parses_chat: bool,
 }
 
 pub(crate) fn open(
@@ -58,6 +69,16 @@ pub(crate) fn open(
         edge_infer_rkllm::Error::ModelNotFound(p) => ModelError::FileMissing(p),
         e => ModelError::Rkllm(e),
     })?;
+    let chat = match &cfg.chat_template {
+        Some(p) => {
+            let path = resolve_path(base_dir, p);
+            let src = std::fs::read_to_string(&path).map_err(|e| {
+                ModelError::Setting(format!("cannot read chat_template {}: {e}", path.display()))
+            })?;
+            Some(ChatTemplate::from_source(&src, "", "")?)
+        }
+        None => None,
+    };
     let template = match (&cfg.prompt_prefix, &cfg.prompt_postfix) {
         (Some(pre), Some(post)) => {
             llm.set_chat_template("", pre, post)?;
@@ -65,6 +86,7 @@ pub(crate) fn open(
         }
         _ => None,
     };
+    let parses_chat = chat.is_some();
     let llm = Arc::new(llm);
     let abort = llm.abort_handle();
     let cancel = CancelHandle::with_hook(move || {
@@ -74,9 +96,10 @@ pub(crate) fn open(
         name: name.to_string(),
         llm: llm.clone(),
         template,
+        chat,
         sent: Vec::new(),
         system: String::new(),
-        tools: None,
+        tools: Vec::new(),
         cancel: cancel.clone(),
     };
     let worker = Worker::spawn(format!("edge-infer rkllm {name}"), cancel, move |jobs| {
@@ -100,6 +123,7 @@ pub(crate) fn open(
             ),
         },
         worker,
+        parses_chat,
     })
 }
 
@@ -107,12 +131,14 @@ struct State {
     name: String,
     llm: Arc<Llm>,
     template: Option<(String, String)>,
+    /// The model's Jinja template from the registry: the reply's format and parser.
+    chat: Option<ChatTemplate>,
     /// The conversation the runtime's KV cache holds (system prompt excluded).
     sent: Vec<Message>,
     /// The system prompt the runtime was given.
     system: String,
-    /// The tools JSON the runtime was given.
-    tools: Option<String>,
+    /// The tools the runtime was given.
+    tools: Vec<Tool>,
     cancel: CancelHandle,
 }
 
@@ -120,7 +146,7 @@ fn worker(mut state: State, jobs: Receiver<Job>) {
     for job in jobs {
         match job {
             Job::Generate(req, tx) => {
-                let mut out = Output::new(req.stop.clone(), req.reasoning, req.markers.clone(), tx);
+                let mut out = Output::new(req.stop.clone(), req.reasoning, req.markers.clone(), None, tx);
                 let result = state.generate(&req, &mut out);
                 if result.is_err() {
                     // The cache may hold part of a failed run: start afresh next time.
@@ -170,12 +196,29 @@ impl State {
             }
             _ => (String::new(), req.messages.clone()),
         };
+        // The reply's parser, from the model's template (the runtime renders the prompt).
+        if let Some(chat) = &self.chat {
+            let chat_req = ChatRequest::new(req.messages.iter().map(chat_message).collect())
+                .tools(req.tools.iter().cloned().map(Into::into).collect())
+                .tool_choice((&req.tool_choice).into())
+                .thinking(thinking(req))
+                .reasoning_format(match req.reasoning {
+                    ReasoningMode::Inline => ReasoningFormat::None,
+                    _ => ReasoningFormat::Auto,
+                });
+            let prompt = chat.render(&chat_req).map_err(|e| self.fail(e))?;
+            out.add_stops(&prompt.stops);
+            out.set_parse(Parse {
+                stream: ChatStream::new(&prompt).map_err(|e| self.fail(e))?,
+                reasons: prompt.thinking.is_some(),
+            });
+        }
         // A new system prompt or tool set changes the conversation's start: start afresh.
         if system != self.system || req.tools != self.tools {
             self.forget();
-            if let Some(tools) = &req.tools {
+            if !req.tools.is_empty() {
                 self.llm
-                    .set_function_tools(&system, tools, "tool_response")
+                    .set_function_tools(&system, &Tool::to_openai_json(&req.tools), "tool_response")
                     .map_err(|e| self.fail(e))?;
             } else if let Some((pre, post)) = &self.template {
                 self.llm
@@ -185,7 +228,7 @@ impl State {
             self.system = system.clone();
             self.tools = req.tools.clone();
         }
-        let system_in_runtime = req.tools.is_some() || self.template.is_some();
+        let system_in_runtime = !req.tools.is_empty() || self.template.is_some();
 
         let n_ctx = self.llm.max_context_len().max(1) as usize;
         let reserve = req.max_tokens.min(n_ctx / 2);
@@ -197,14 +240,14 @@ impl State {
             let plan = if may_continue {
                 let last = messages.last().expect("validated: not empty");
                 Plan {
-                    input: input_for(last, &last.content),
+                    input: input_for(last, &last.content).thinking(thinking(req)),
                     incremental: true,
                     cached: self.llm.kv_cache_size().map_err(|e| self.fail(e))?,
                 }
             } else {
                 let text = flatten(&messages, (!system_in_runtime).then_some(system.as_str()));
                 Plan {
-                    input: input_for(messages.last().expect("validated"), &text),
+                    input: input_for(messages.last().expect("validated"), &text).thinking(thinking(req)),
                     incremental: false,
                     cached: 0,
                 }
@@ -328,7 +371,7 @@ impl State {
         }
         stats.stop_reason = if let Some(s) = &out.stopped_by {
             StopReason::StopString(s.clone())
-        } else if halt == Halt::Cancelled || out.disconnected || cancel.is_cancelled() {
+        } else if halt == Halt::Cancelled || out.disconnected() || cancel.is_cancelled() {
             StopReason::Cancelled
         } else if halt == Halt::MaxTokens || tokens >= req.max_tokens {
             StopReason::MaxTokens
@@ -337,10 +380,23 @@ impl State {
         } else {
             StopReason::EndOfGeneration
         };
-        messages.push(Message::assistant(out.answer.clone()));
+        messages.push(Message::assistant(out.answer()).with_tool_calls(out.tool_calls.clone()));
         self.sent = messages;
         Ok(stats)
     }
+}
+
+/// Thinking on or off for this request: a budget of 0 means off (the only budget RKLLM
+/// can honour).
+fn thinking(req: &Request) -> bool {
+    req.thinking.unwrap_or(true) && req.reasoning_budget != Some(0)
+}
+
+fn chat_message(m: &Message) -> ChatMessage {
+    let mut c = ChatMessage::new(m.role.as_str(), m.content.clone())
+        .with_tool_calls(m.tool_calls.iter().map(Into::into).collect());
+    c.tool_call_id = m.tool_call_id.clone();
+    c
 }
 
 fn input_for(last: &Message, text: &str) -> Input {
@@ -379,14 +435,21 @@ impl Generator for RkllmGenerator {
 
     fn submit(&mut self, request: &Request, events: EventSender) -> Result<()> {
         request.validate()?;
+        let unsupported = |what| Err(Error::model(&self.info.name, BackendKind::Rkllm, ModelError::Unsupported(what)));
         if request.grammar.is_some() {
-            return Err(Error::model(
-                &self.info.name,
-                BackendKind::Rkllm,
-                ModelError::Unsupported(
-                    "grammar-constrained output (RKLLM has no grammar sampler)",
-                ),
-            ));
+            return unsupported("grammar-constrained output (RKLLM has no grammar sampler)");
+        }
+        if request.response_format.schema().is_some() {
+            return unsupported("a JSON response format (RKLLM has no grammar sampler to enforce it)");
+        }
+        if request.reasoning_budget.is_some_and(|b| b > 0) {
+            return unsupported("a reasoning budget above 0 (RKLLM cannot end the thinking early; 0 turns it off)");
+        }
+        if !request.tools.is_empty() && !self.parses_chat {
+            return unsupported(
+                "tool calls without `chat_template` in the registry (the template tells the reply's \
+                 tool-call format; the .rkllm file carries none)",
+            );
         }
         self.worker.submit(&self.info, request, events)
     }

@@ -1,9 +1,13 @@
-//! The output path shared by every backend: raw text pieces → stop strings → reasoning
-//! split → events. Both backends feed it the same way, so stop strings and reasoning
+//! The output path shared by every backend: raw text pieces → stop strings → the chat
+//! format's parser (content, reasoning, tool calls) or the reasoning-marker splitter →
+//! events. Both backends feed it the same way, so stop strings, reasoning and tool calls
 //! behave identically on CPU and NPU.
+
+use edge_infer_llama::{ChatDelta, ChatStream};
 
 use crate::generator::{Event, EventSender};
 use crate::reasoning::{Markers, Piece, ReasoningMode, ReasoningSplitter};
+use crate::tools::{ToolCall, Warning};
 
 /// Finds stop strings in streamed text, holding back any tail that may start one.
 #[derive(Debug, Default)]
@@ -58,15 +62,92 @@ impl StopScanner {
     }
 }
 
+/// How a reply is read: by the chat format's parser (which knows the template's tool calls
+/// and, where `reasons`, its thinking), or by the marker splitter alone.
+pub(crate) struct Parse {
+    pub(crate) stream: ChatStream,
+    /// The parser separates the reasoning itself (the template has thinking tags).
+    pub(crate) reasons: bool,
+}
+
+/// Where classified text goes: events, the answer kept for the history.
+struct Sink {
+    splitter: ReasoningSplitter,
+    mode: ReasoningMode,
+    tx: EventSender,
+    answer: String,
+    disconnected: bool,
+}
+
+impl Sink {
+    fn send(&mut self, event: Event) {
+        if !self.tx.send(Ok(event)) {
+            self.disconnected = true;
+        }
+    }
+
+    /// Answer text that may still hold reasoning markers.
+    fn text(&mut self, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        let Sink {
+            splitter,
+            tx,
+            answer,
+            disconnected,
+            ..
+        } = self;
+        splitter.push(text, |p| piece(tx, answer, disconnected, p));
+    }
+
+    /// Answer text the parser has already cleared of reasoning.
+    fn answer(&mut self, text: String) {
+        if !text.is_empty() {
+            self.answer.push_str(&text);
+            self.send(Event::Text(text));
+        }
+    }
+
+    fn reasoning(&mut self, text: String) {
+        if self.mode == ReasoningMode::Separate && !text.is_empty() {
+            self.send(Event::Reasoning(text));
+        }
+    }
+
+    fn finish_splitter(&mut self) {
+        let Sink {
+            splitter,
+            tx,
+            answer,
+            disconnected,
+            ..
+        } = self;
+        splitter.finish(|p| piece(tx, answer, disconnected, p));
+    }
+}
+
+fn piece(tx: &EventSender, answer: &mut String, disconnected: &mut bool, p: Piece<'_>) {
+    let event = match p {
+        Piece::Text(t) => {
+            answer.push_str(t);
+            Event::Text(t.to_string())
+        }
+        Piece::Reasoning(r) => Event::Reasoning(r.to_string()),
+    };
+    if !tx.send(Ok(event)) {
+        *disconnected = true;
+    }
+}
+
 /// Raw model text in, events out.
 pub(crate) struct Output {
     stops: StopScanner,
-    splitter: ReasoningSplitter,
-    tx: EventSender,
-    /// The answer so far (what a chat history keeps).
-    pub(crate) answer: String,
-    /// The consumer dropped the stream.
-    pub(crate) disconnected: bool,
+    parse: Option<Parse>,
+    deltas: Vec<ChatDelta>,
+    sink: Sink,
+    /// The tool calls the reply made (checked), for the history.
+    pub(crate) tool_calls: Vec<ToolCall>,
     /// The stop string that ended the output.
     pub(crate) stopped_by: Option<String>,
 }
@@ -76,16 +157,47 @@ impl Output {
         stops: Vec<String>,
         mode: ReasoningMode,
         markers: Vec<Markers>,
+        parse: Option<Parse>,
         tx: EventSender,
     ) -> Self {
         Output {
             stops: StopScanner::new(stops),
-            splitter: ReasoningSplitter::with_markers(mode, markers),
-            tx,
-            answer: String::new(),
-            disconnected: false,
+            parse,
+            deltas: Vec::new(),
+            sink: Sink {
+                splitter: ReasoningSplitter::with_markers(mode, markers),
+                mode,
+                tx,
+                answer: String::new(),
+                disconnected: false,
+            },
+            tool_calls: Vec::new(),
             stopped_by: None,
         }
+    }
+
+    /// More stop strings (the chat format's own).
+    pub(crate) fn add_stops(&mut self, stops: &[String]) {
+        for s in stops {
+            if !s.is_empty() && !self.stops.stops.contains(s) {
+                self.stops.stops.push(s.clone());
+            }
+        }
+    }
+
+    /// Reads the reply with the chat format's parser (before any text is pushed).
+    pub(crate) fn set_parse(&mut self, parse: Parse) {
+        self.parse = Some(parse);
+    }
+
+    /// The answer so far (what a chat history keeps).
+    pub(crate) fn answer(&self) -> &str {
+        &self.sink.answer
+    }
+
+    /// The consumer dropped the stream.
+    pub(crate) fn disconnected(&self) -> bool {
+        self.sink.disconnected
     }
 
     /// Feeds a piece of raw model text. Returns `false` when generation should stop (a
@@ -96,79 +208,95 @@ impl Output {
         }
         let Output {
             stops,
-            splitter,
-            tx,
-            answer,
-            disconnected,
+            parse,
+            deltas,
+            sink,
             ..
         } = self;
-        let hit = stops.push(raw, |t| {
-            split_and_send(splitter, tx, answer, disconnected, t)
-        });
+        let hit = stops.push(raw, |t| route(parse, deltas, sink, t));
         if hit.is_some() {
             self.stopped_by = hit;
-            self.flush_splitter();
+            self.end_text();
             return false;
         }
-        !self.disconnected
+        !self.sink.disconnected
     }
 
-    /// Ends the text: held-back text goes out.
+    /// Ends the text: held-back text goes out, then the final parse (tool calls, warnings).
     pub(crate) fn finish(&mut self) {
         if self.stopped_by.is_none() {
             let Output {
                 stops,
-                splitter,
-                tx,
-                answer,
-                disconnected,
+                parse,
+                deltas,
+                sink,
                 ..
             } = self;
-            stops.finish(|t| split_and_send(splitter, tx, answer, disconnected, t));
-            self.flush_splitter();
+            stops.finish(|t| route(parse, deltas, sink, t));
+            self.end_text();
         }
     }
 
-    fn flush_splitter(&mut self) {
-        let Output {
-            splitter,
-            tx,
-            answer,
-            disconnected,
-            ..
-        } = self;
-        splitter.finish(|p| send_piece(tx, answer, disconnected, p));
+    fn end_text(&mut self) {
+        if let Some(p) = self.parse.take() {
+            self.deltas.clear();
+            match p.stream.finish(&mut self.deltas) {
+                Ok(outcome) => {
+                    deliver(&mut self.deltas, &mut self.sink, p.reasons);
+                    for problem in outcome.problems {
+                        self.sink.send(Event::Warning(Warning::RejectedToolCall(problem.to_string())));
+                    }
+                    for call in outcome.tool_calls {
+                        let call = ToolCall::from(call);
+                        self.tool_calls.push(call.clone());
+                        self.sink.send(Event::ToolCall(call));
+                    }
+                }
+                Err(e) => self.sink.send(Event::Warning(Warning::RejectedToolCall(e.to_string()))),
+            }
+        }
+        self.sink.finish_splitter();
     }
 
     /// Sends the final event (or error).
     pub(crate) fn end(&self, item: crate::Result<Event>) {
-        self.tx.send(item);
+        self.sink.tx.send(item);
     }
 }
 
-fn split_and_send(
-    splitter: &mut ReasoningSplitter,
-    tx: &EventSender,
-    answer: &mut String,
-    disconnected: &mut bool,
-    text: &str,
-) {
-    if text.is_empty() {
-        return;
-    }
-    splitter.push(text, |p| send_piece(tx, answer, disconnected, p));
-}
-
-fn send_piece(tx: &EventSender, answer: &mut String, disconnected: &mut bool, p: Piece<'_>) {
-    let event = match p {
-        Piece::Text(t) => {
-            answer.push_str(t);
-            Event::Text(t.to_string())
+fn route(parse: &mut Option<Parse>, deltas: &mut Vec<ChatDelta>, sink: &mut Sink, text: &str) {
+    match parse {
+        Some(p) => {
+            deltas.clear();
+            if let Err(e) = p.stream.push(text, deltas) {
+                // A parse that contradicts the last one: stop streaming deltas; the final
+                // parse at the end still decides.
+                sink.send(Event::Warning(Warning::RejectedToolCall(e.to_string())));
+            }
+            deliver(deltas, sink, p.reasons);
         }
-        Piece::Reasoning(r) => Event::Reasoning(r.to_string()),
-    };
-    if !tx.send(Ok(event)) {
-        *disconnected = true;
+        None => sink.text(text),
+    }
+}
+
+fn deliver(deltas: &mut Vec<ChatDelta>, sink: &mut Sink, parser_reasons: bool) {
+    for d in deltas.drain(..) {
+        match d {
+            ChatDelta::Content(t) if parser_reasons => sink.answer(t),
+            ChatDelta::Content(t) => sink.text(&t),
+            ChatDelta::Reasoning(r) => sink.reasoning(r),
+            ChatDelta::ToolCall {
+                index,
+                id,
+                name,
+                arguments,
+            } => sink.send(Event::ToolCallDelta {
+                index,
+                id,
+                name,
+                arguments,
+            }),
+        }
     }
 }
 

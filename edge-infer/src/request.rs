@@ -1,7 +1,10 @@
 //! What a generation is asked to do: messages, sampling, limits, stop strings, tools.
 
+use serde_json::{Map, Value};
+
 use crate::error::{Error, Result};
 use crate::reasoning::{Markers, ReasoningMode};
+use crate::tools::{ResponseFormat, Tool, ToolCall, ToolChoice};
 
 /// Who speaks in a [`Message`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,12 +32,28 @@ impl Role {
 }
 
 /// One chat message.
+///
+/// ```
+/// use edge_infer::{Message, ToolCall};
+/// let call = ToolCall::new("call_0", "calculator", serde_json::json!({"expression": "6*7"}));
+/// let turn = [
+///     Message::user("What is 6*7?"),
+///     Message::assistant("").with_tool_calls(vec![call]),
+///     Message::tool_result("call_0", "42"),
+/// ];
+/// assert_eq!(turn[2].tool_call_id.as_deref(), Some("call_0"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Message {
     /// Who speaks.
     pub role: Role,
     /// What they say.
     pub content: String,
+    /// The tools an assistant message called.
+    pub tool_calls: Vec<ToolCall>,
+    /// For a tool result: the id of the call it answers.
+    pub tool_call_id: Option<String>,
 }
 
 impl Message {
@@ -43,6 +62,8 @@ impl Message {
         Message {
             role,
             content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
         }
     }
     /// A system message.
@@ -57,9 +78,21 @@ impl Message {
     pub fn assistant(content: impl Into<String>) -> Self {
         Self::new(Role::Assistant, content)
     }
-    /// A tool result.
+    /// A tool result that answers no particular call (for templates without call ids).
     pub fn tool(content: impl Into<String>) -> Self {
         Self::new(Role::Tool, content)
+    }
+    /// The result of the tool call `id`.
+    pub fn tool_result(id: impl Into<String>, content: impl Into<String>) -> Self {
+        Message {
+            tool_call_id: Some(id.into()),
+            ..Self::new(Role::Tool, content)
+        }
+    }
+    /// The same (assistant) message with these tool calls.
+    pub fn with_tool_calls(mut self, calls: Vec<ToolCall>) -> Self {
+        self.tool_calls = calls;
+        self
     }
 }
 
@@ -154,18 +187,23 @@ pub enum ContextPolicy {
 }
 
 /// One generation request: the conversation so far (ending with a user or tool message),
-/// sampling, limits, stop strings, optional tools, and the reasoning mode.
+/// sampling, limits, stop strings, tools, the reply's format, and thinking control.
 ///
 /// ```
-/// use edge_infer::{Message, ReasoningMode, Request, Sampling};
+/// use edge_infer::{Message, ReasoningMode, Request, ResponseFormat, Sampling, ToolChoice};
 /// let req = Request::new(vec![Message::system("Be brief."), Message::user("Hi!")])
 ///     .sampling(Sampling::greedy())
 ///     .max_tokens(64)
 ///     .stop("\n\n")
 ///     .reasoning(ReasoningMode::Separate)
-///     .tools(r#"[{"name": "get_time", "parameters": {}}]"#)?;
+///     .reasoning_budget(0)
+///     .tools_json(r#"[{"type": "function", "function": {"name": "get_time", "parameters": {}}}]"#)?
+///     .tool_choice(ToolChoice::Auto);
 /// assert_eq!(req.messages().len(), 2);
-/// assert!(Request::new(vec![Message::user("x")]).tools("[{").is_err());
+/// assert!(Request::user("x").tools_json("[{").is_err());
+/// let json_only = Request::user("Three colours as JSON")
+///     .response_format(ResponseFormat::JsonSchema(serde_json::json!({"type": "array"})));
+/// # let _ = json_only;
 /// # Ok::<(), edge_infer::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -174,7 +212,12 @@ pub struct Request {
     pub(crate) sampling: Sampling,
     pub(crate) max_tokens: usize,
     pub(crate) stop: Vec<String>,
-    pub(crate) tools: Option<String>,
+    pub(crate) tools: Vec<Tool>,
+    pub(crate) tool_choice: ToolChoice,
+    pub(crate) response_format: ResponseFormat,
+    pub(crate) thinking: Option<bool>,
+    pub(crate) reasoning_budget: Option<u32>,
+    pub(crate) template_kwargs: Map<String, Value>,
     pub(crate) reasoning: ReasoningMode,
     pub(crate) markers: Vec<Markers>,
     pub(crate) grammar: Option<String>,
@@ -197,7 +240,12 @@ impl Request {
             sampling: Sampling::default(),
             max_tokens: 256,
             stop: Vec::new(),
-            tools: None,
+            tools: Vec::new(),
+            tool_choice: ToolChoice::Auto,
+            response_format: ResponseFormat::Text,
+            thinking: None,
+            reasoning_budget: None,
+            template_kwargs: Map::new(),
             reasoning: ReasoningMode::Drop,
             markers: Markers::common(),
             grammar: None,
@@ -226,16 +274,45 @@ impl Request {
         }
         self
     }
-    /// Function tools the model may call: a JSON array of tool objects, each with a
-    /// string `name` (at the top level or under `function`, OpenAI style). Validated
-    /// here: bad JSON is [`Error::InvalidTools`].
-    pub fn tools(mut self, json: &str) -> Result<Self> {
-        let compact = edge_infer_rkllm::tools::validate_tools(json).map_err(|e| match e {
-            edge_infer_rkllm::Error::InvalidToolsJson(m) => Error::InvalidTools(m),
-            other => Error::InvalidTools(other.to_string()),
-        })?;
-        self.tools = Some(compact);
-        Ok(self)
+    /// Function tools the model may call. The model's chat template shows them to it, and
+    /// its calls come back as [`Event::ToolCall`](crate::Event::ToolCall) on every backend.
+    pub fn tools(mut self, tools: Vec<Tool>) -> Self {
+        self.tools = tools;
+        self
+    }
+    /// Tools from OpenAI's JSON (see [`Tool::from_openai_json`]); bad JSON is
+    /// [`Error::InvalidTools`].
+    pub fn tools_json(self, json: &str) -> Result<Self> {
+        Ok(self.tools(Tool::from_openai_json(json)?))
+    }
+    /// Whether and which tool the model must call (default: it decides).
+    pub fn tool_choice(mut self, choice: ToolChoice) -> Self {
+        self.tool_choice = choice;
+        self
+    }
+    /// The shape of the reply: JSON (matching a schema) instead of free text. The llama.cpp
+    /// backend constrains sampling to it; RKLLM cannot, and refuses it.
+    pub fn response_format(mut self, format: ResponseFormat) -> Self {
+        self.response_format = format;
+        self
+    }
+    /// Thinking on or off, for models whose template has it (Qwen3, ...). Default: the
+    /// template's default (usually on).
+    pub fn thinking(mut self, on: bool) -> Self {
+        self.thinking = Some(on);
+        self
+    }
+    /// At most this many thinking tokens; the generator then forces the end of the thinking.
+    /// 0 means no thinking (llama-server's `--reasoning-budget 0`). It needs a model whose
+    /// template has thinking.
+    pub fn reasoning_budget(mut self, tokens: u32) -> Self {
+        self.reasoning_budget = Some(tokens);
+        self
+    }
+    /// An extra variable for the chat template (`chat_template_kwargs`).
+    pub fn template_kwarg(mut self, name: impl Into<String>, value: Value) -> Self {
+        self.template_kwargs.insert(name.into(), value);
+        self
     }
     /// What to do with reasoning text (`<think>…</think>` and the like).
     pub fn reasoning(mut self, mode: ReasoningMode) -> Self {
@@ -269,10 +346,6 @@ impl Request {
         self.messages = messages;
         self
     }
-    /// The token limit.
-    pub fn get_max_tokens(&self) -> usize {
-        self.max_tokens
-    }
 
     /// Checks what every backend needs: messages, ending with a user or tool message.
     pub(crate) fn validate(&self) -> Result<()> {
@@ -295,6 +368,37 @@ impl Request {
                 "reasoning markers must not be empty (open {:?}, close {:?})",
                 m.open, m.close
             )));
+        }
+        if let ToolChoice::Function(name) = &self.tool_choice {
+            if !self.tools.iter().any(|t| &t.name == name) {
+                return Err(Error::InvalidRequest(format!(
+                    "tool_choice names `{name}`, which is not among the tools ({:?})",
+                    self.tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>()
+                )));
+            }
+        }
+        if self.tool_choice == ToolChoice::Required && self.tools.is_empty() {
+            return Err(Error::InvalidRequest(
+                "tool_choice `required` needs at least one tool".into(),
+            ));
+        }
+        let mut calls: Vec<&str> = Vec::new();
+        for (i, m) in self.messages.iter().enumerate() {
+            if !m.tool_calls.is_empty() && m.role != Role::Assistant {
+                return Err(Error::InvalidRequest(format!(
+                    "message {i} ({}) has tool calls; only assistant messages can",
+                    m.role.as_str()
+                )));
+            }
+            calls.extend(m.tool_calls.iter().map(|c| c.id.as_str()));
+            if let Some(id) = &m.tool_call_id {
+                if !calls.contains(&id.as_str()) {
+                    return Err(Error::InvalidRequest(format!(
+                        "message {i} is the result of tool call `{id}`, but no earlier \
+                         assistant message made a call with that id"
+                    )));
+                }
+            }
         }
         if let Some(i) = self
             .messages

@@ -124,7 +124,7 @@ impl Registry {
             self.resolve(&cfg.file)
         };
         Ok(match cfg.backend {
-            BackendKind::Llama => Box::new(crate::llama::open(name, cfg, path)?),
+            BackendKind::Llama => Box::new(crate::llama::open(name, cfg, path, &self.base_dir)?),
             BackendKind::Rkllm => Box::new(crate::npu::open(name, cfg, path, &self.base_dir)?),
         })
     }

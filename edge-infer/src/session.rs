@@ -2,9 +2,9 @@
 
 use std::ops::ControlFlow;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::generator::{Completion, Event, Generator, Stats};
-use crate::request::{Message, Request};
+use crate::request::{Message, Request, Role};
 
 /// A multi-turn chat: a system prompt, the history, and the request settings for each
 /// turn. Each turn sends the whole conversation; the generator reuses what its KV cache
@@ -66,47 +66,93 @@ impl ChatSession {
     }
 
     /// Sends a user message, streaming the reply into `on_event` (returning
-    /// `ControlFlow::Break(())` cancels). The reply's answer text joins the history.
+    /// `ControlFlow::Break(())` cancels). The reply (its text and tool calls) joins the
+    /// history.
     pub fn send_with(
         &mut self,
         text: &str,
         on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>,
     ) -> Result<Stats> {
-        let mut messages = Vec::with_capacity(self.history.len() + 2);
+        self.turn(vec![Message::user(text)], on_event)
+    }
+
+    /// Sends a user message and returns the whole reply.
+    pub fn send(&mut self, text: &str) -> Result<Completion> {
+        self.collect(vec![Message::user(text)])
+    }
+
+    /// Sends the results of the tool calls of the last reply (`tool` messages, e.g.
+    /// [`Message::tool_result`]) and streams the model's next reply.
+    pub fn send_tool_results_with(
+        &mut self,
+        results: Vec<Message>,
+        on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>,
+    ) -> Result<Stats> {
+        if results.is_empty() || results.iter().any(|m| m.role != Role::Tool) {
+            return Err(Error::InvalidRequest(
+                "tool results must be one or more `tool` messages".into(),
+            ));
+        }
+        self.turn(results, on_event)
+    }
+
+    /// Sends tool results and returns the whole next reply.
+    pub fn send_tool_results(&mut self, results: Vec<Message>) -> Result<Completion> {
+        if results.is_empty() || results.iter().any(|m| m.role != Role::Tool) {
+            return Err(Error::InvalidRequest(
+                "tool results must be one or more `tool` messages".into(),
+            ));
+        }
+        self.collect(results)
+    }
+
+    fn collect(&mut self, new: Vec<Message>) -> Result<Completion> {
+        let (mut text, mut reasoning) = (String::new(), String::new());
+        let (mut tool_calls, mut warnings) = (Vec::new(), Vec::new());
+        let stats = self.turn(new, &mut |e| {
+            match e {
+                Event::Text(t) => text.push_str(t),
+                Event::Reasoning(r) => reasoning.push_str(r),
+                Event::ToolCall(c) => tool_calls.push(c.clone()),
+                Event::Warning(w) => warnings.push(w.clone()),
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        })?;
+        Ok(Completion {
+            text,
+            reasoning,
+            tool_calls,
+            warnings,
+            stats,
+        })
+    }
+
+    fn turn(
+        &mut self,
+        new: Vec<Message>,
+        on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>,
+    ) -> Result<Stats> {
+        let mut messages = Vec::with_capacity(self.history.len() + new.len() + 1);
         messages.extend(self.system.iter().map(Message::system));
         messages.extend(self.history.iter().cloned());
-        messages.push(Message::user(text));
+        messages.extend(new.iter().cloned());
         let request = self.settings.clone().with_messages(messages);
         let mut answer = String::new();
+        let mut calls = Vec::new();
         let stats = self.generator.generate_with(&request, &mut |e| {
-            if let Event::Text(t) = e {
-                answer.push_str(t);
+            match e {
+                Event::Text(t) => answer.push_str(t),
+                Event::ToolCall(c) => calls.push(c.clone()),
+                _ => {}
             }
             on_event(e)
         })?;
         let drop_n = stats.dropped_messages.min(self.history.len());
         self.history.drain(..drop_n);
-        self.history.push(Message::user(text));
-        self.history.push(Message::assistant(answer));
+        self.history.extend(new);
+        self.history.push(Message::assistant(answer).with_tool_calls(calls));
         Ok(stats)
-    }
-
-    /// Sends a user message and returns the whole reply.
-    pub fn send(&mut self, text: &str) -> Result<Completion> {
-        let (mut text_out, mut reasoning) = (String::new(), String::new());
-        let stats = self.send_with(text, &mut |e| {
-            match e {
-                Event::Text(t) => text_out.push_str(t),
-                Event::Reasoning(r) => reasoning.push_str(r),
-                Event::Done(_) => {}
-            }
-            ControlFlow::Continue(())
-        })?;
-        Ok(Completion {
-            text: text_out,
-            reasoning,
-            stats,
-        })
     }
 
     /// Forgets the history (the system prompt stays) and clears the generator's cache.

@@ -76,6 +76,39 @@ pub enum Error {
     /// llama.cpp does not recognise the chat template.
     #[error("llama.cpp does not support this chat template: {0}")]
     ChatTemplate(String),
+    /// The chat template does not parse as Jinja.
+    #[error("the chat template does not parse: {0}")]
+    TemplateParse(String),
+    /// The chat template failed while rendering (it raised, or met a value it cannot use).
+    #[error("the chat template failed to render this conversation: {0}")]
+    TemplateRender(String),
+    /// The tools are not an array of function tools.
+    #[error("invalid tools: {0}")]
+    InvalidTools(String),
+    /// The conversation is not one a chat template can render.
+    #[error("invalid messages: {0}")]
+    InvalidMessages(String),
+    /// A tool result answers no earlier tool call.
+    #[error(
+        "message {index} is the result of tool call `{id}`, but no earlier assistant message \
+         made a call with that id"
+    )]
+    UnknownToolCallId { index: usize, id: String },
+    /// `tool_choice` names a tool that was not given.
+    #[error("tool_choice names `{name}`, which is not among the tools ({known:?})")]
+    UnknownTool { name: String, known: Vec<String> },
+    /// llama.cpp cannot turn the JSON schema into a grammar.
+    #[error("the JSON schema cannot be turned into a grammar: {0}")]
+    Schema(String),
+    /// The reply does not match the chat format (see also `ChatOutcome::problems`).
+    #[error("the reply does not parse: {0}")]
+    ChatParse(String),
+    /// A reasoning budget for a template that has no thinking.
+    #[error(
+        "a reasoning budget needs a template with thinking tags, and this one (format {format}) \
+         has none; drop the budget"
+    )]
+    ReasoningUnsupported { format: String },
     /// A user callback panicked; the panic was caught at the FFI boundary.
     #[error("a callback panicked: {0}")]
     CallbackPanicked(String),

@@ -8,10 +8,58 @@ use std::time::{Duration, Instant};
 
 use edge_infer_llama_sys as sys;
 
+use crate::chat::ChatSampler;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::sampling::Sampler;
 use crate::token::Token;
+
+/// The sampler a generation draws its tokens from: a [`Sampler`] chain, or a
+/// [`ChatSampler`] (a chat reply's grammar and reasoning budget). Both convert from
+/// `&mut`, so `ctx.generate(prompt, &mut sampler, opts)` takes either.
+#[derive(Debug)]
+pub enum SamplerRef<'s, 'm> {
+    /// A sampler chain.
+    Chain(&'s mut Sampler<'m>),
+    /// llama-server's chat sampler.
+    Chat(&'s mut ChatSampler<'m>),
+}
+
+impl<'s, 'm> From<&'s mut Sampler<'m>> for SamplerRef<'s, 'm> {
+    fn from(s: &'s mut Sampler<'m>) -> Self {
+        SamplerRef::Chain(s)
+    }
+}
+
+impl<'s, 'm> From<&'s mut ChatSampler<'m>> for SamplerRef<'s, 'm> {
+    fn from(s: &'s mut ChatSampler<'m>) -> Self {
+        SamplerRef::Chat(s)
+    }
+}
+
+/// A sampler held by the engine as a pointer, so that the sampler's own model lifetime
+/// does not leak into the engine's type.
+enum RawSampler {
+    Chain(NonNull<sys::llama_sampler>),
+    Chat(NonNull<ChatSampler<'static>>),
+}
+
+/// Through the shim: a grammar that allows no token makes llama.cpp throw.
+fn chain_sample(sampler: NonNull<sys::llama_sampler>, ctx: *mut sys::llama_context) -> Result<Token> {
+    let mut raw = 0;
+    let mut err = [0 as std::ffi::c_char; 256];
+    // SAFETY: valid sampler and context; the last decode produced logits for its last
+    // token (idx -1); `err` is writable for its length.
+    let rc = unsafe {
+        sys::edge_llama_sampler_sample(sampler.as_ptr(), ctx, -1, &mut raw, err.as_mut_ptr(), err.len())
+    };
+    if rc != 0 {
+        // SAFETY: the shim NUL-terminates within the buffer.
+        let msg = unsafe { std::ffi::CStr::from_ptr(err.as_ptr()) };
+        return Err(Error::Sampling(msg.to_string_lossy().into_owned()));
+    }
+    Ok(Token(raw))
+}
 
 /// What to generate from: text (tokenized with the model's special-token parsing, BOS
 /// added when the cache is empty) or tokens.
@@ -177,7 +225,7 @@ struct Engine<'c, 'm> {
     ctx: &'c mut Context<'m>,
     /// The caller's `&'c mut Sampler`, as a pointer so that the sampler's own model
     /// lifetime need not appear in `Generation`'s type.
-    sampler: NonNull<sys::llama_sampler>,
+    sampler: RawSampler,
     _sampler: PhantomData<&'c mut ()>,
     opts: GenerateOptions,
     prompt: Vec<Token>,
@@ -192,26 +240,35 @@ struct Engine<'c, 'm> {
     done: bool,
 }
 
-// SAFETY: the engine holds `&mut Context` (Send) and stands for a `&mut Sampler`, which
-// is Send; nothing in it is tied to the creating thread.
+// SAFETY: the engine holds `&mut Context` (Send) and stands for a `&mut Sampler` or a
+// `&mut ChatSampler`, both Send; nothing in it is tied to the creating thread.
 unsafe impl Send for Engine<'_, '_> {}
 
 impl<'c, 'm> Engine<'c, 'm> {
     fn new(
         ctx: &'c mut Context<'m>,
         prompt: Prompt<'_>,
-        sampler: &'c mut Sampler<'_>,
+        sampler: SamplerRef<'c, '_>,
         opts: GenerateOptions,
     ) -> Result<Self> {
         let started = Instant::now();
+        let model_ptr = match &sampler {
+            SamplerRef::Chain(s) => s.model_ptr(),
+            SamplerRef::Chat(s) => s.model_ptr(),
+        };
         // A grammar sampler indexes its own model's vocabulary with this context's ids.
-        if sampler.model_ptr() != ctx.model().as_raw().cast_const() {
+        if model_ptr != ctx.model().as_raw().cast_const() {
             return Err(Error::InvalidParameter {
                 name: "sampler",
                 reason: "it was built for another model; build it with this context's model".into(),
             });
         }
-        let sampler = NonNull::new(sampler.as_ptr()).expect("a Sampler is never NULL");
+        let sampler = match sampler {
+            SamplerRef::Chain(s) => RawSampler::Chain(NonNull::new(s.as_ptr()).expect("a Sampler is never NULL")),
+            // The lifetime is erased here and restored by `_sampler`: the engine never
+            // outlives the `&'c mut` it was made from.
+            SamplerRef::Chat(s) => RawSampler::Chat(NonNull::from(s).cast()),
+        };
         let prompt = match prompt {
             Prompt::Text(s) => ctx.model().tokenize(s, ctx.tokens().is_empty(), true)?,
             Prompt::Tokens(t) => {
@@ -291,27 +348,12 @@ impl<'c, 'm> Engine<'c, 'm> {
             return self.end(StopReason::ContextFull);
         }
 
-        // Through the shim: a grammar that allows no token makes llama.cpp throw.
-        let mut raw = 0;
-        let mut err = [0 as std::ffi::c_char; 256];
-        // SAFETY: valid sampler and context; the last decode produced logits for its
-        // last token (idx -1); `err` is writable for its length.
-        let rc = unsafe {
-            sys::edge_llama_sampler_sample(
-                self.sampler.as_ptr(),
-                self.ctx.as_ptr(),
-                -1,
-                &mut raw,
-                err.as_mut_ptr(),
-                err.len(),
-            )
+        let token = match &mut self.sampler {
+            RawSampler::Chain(p) => chain_sample(*p, self.ctx.as_ptr())?,
+            // SAFETY: the pointer was made from the caller's `&'c mut ChatSampler`, which the
+            // engine's `_sampler` marker keeps borrowed for the engine's life.
+            RawSampler::Chat(p) => unsafe { p.as_mut() }.sample(self.ctx.as_ptr(), -1)?,
         };
-        if rc != 0 {
-            // SAFETY: the shim NUL-terminates within the buffer.
-            let msg = unsafe { std::ffi::CStr::from_ptr(err.as_ptr()) };
-            return Err(Error::Sampling(msg.to_string_lossy().into_owned()));
-        }
-        let token = Token(raw);
         let model = self.ctx.model();
         if model.is_eog(token) {
             return self.end(StopReason::EndOfGeneration);
@@ -417,31 +459,35 @@ impl<'m> Context<'m> {
     /// }
     /// # Ok(()) }
     /// ```
-    pub fn generate<'c, 'p>(
+    pub fn generate<'c, 'p, 'x>(
         &'c mut self,
         prompt: impl Into<Prompt<'p>>,
-        sampler: &'c mut Sampler<'_>,
+        sampler: impl Into<SamplerRef<'c, 'x>>,
         opts: GenerateOptions,
-    ) -> Result<Generation<'c, 'm>> {
+    ) -> Result<Generation<'c, 'm>>
+    where
+        'x: 'c,
+    {
         Ok(Generation {
-            engine: Engine::new(self, prompt.into(), sampler, opts)?,
+            engine: Engine::new(self, prompt.into(), sampler.into(), opts)?,
         })
     }
 
     /// Generates after `prompt`, handing each new piece of text to `on_text`, which
     /// may stop early by returning `ControlFlow::Break(())`. Returns the stats. The
     /// per-token path allocates nothing.
-    pub fn generate_with<'p, F>(
-        &mut self,
+    pub fn generate_with<'s, 'p, 'x, F>(
+        &'s mut self,
         prompt: impl Into<Prompt<'p>>,
-        sampler: &mut Sampler<'_>,
+        sampler: impl Into<SamplerRef<'s, 'x>>,
         opts: GenerateOptions,
         mut on_text: F,
     ) -> Result<Stats>
     where
+        'x: 's,
         F: FnMut(&str) -> ControlFlow<()>,
     {
-        let mut engine = Engine::new(self, prompt.into(), sampler, opts)?;
+        let mut engine = Engine::new(self, prompt.into(), sampler.into(), opts)?;
         loop {
             match engine.step()? {
                 Step::Done(stats) => return Ok(stats),

@@ -38,14 +38,18 @@ mod session;
 mod token;
 
 pub use backend::{build_profile, cpu_features, system_info};
-pub use chat::{apply_template, ChatMessage};
+pub use chat::{
+    apply_template, json_schema_to_grammar, ChatDelta, ChatGrammar, ChatMessage, ChatOutcome, ChatParser, ChatPrompt,
+    ChatRequest, ChatSampler, ChatStream, ChatTemplate, GrammarTrigger, ParsedCall, ParsedMessage, ReasoningFormat,
+    TemplateInfo, ThinkingTags, Tool, ToolCall, ToolCallProblem, ToolChoice,
+};
 pub use context::{
     big_cores, default_threads, CancelHandle, Context, ContextParams, FlashAttention, KvType,
     MemoryReport,
 };
 pub use error::{Error, Result};
 pub use generate::{
-    stream_text_path, Event, GenerateOptions, Generation, Prompt, Stats, StopReason,
+    stream_text_path, Event, GenerateOptions, Generation, Prompt, SamplerRef, Stats, StopReason,
 };
 pub use kv_layers::{KvLayerSummary, KvLayers, LayerCache, LayerKv};
 pub use model::{Model, ModelParams};

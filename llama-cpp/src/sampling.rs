@@ -22,16 +22,16 @@ use crate::model::Model;
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sampling {
-    temperature: f32,
-    top_k: i32,
-    top_p: f32,
-    min_p: f32,
-    repeat_penalty: f32,
-    frequency_penalty: f32,
-    presence_penalty: f32,
-    penalty_last_n: i32,
-    seed: u32,
-    grammar: Option<String>,
+    pub(crate) temperature: f32,
+    pub(crate) top_k: i32,
+    pub(crate) top_p: f32,
+    pub(crate) min_p: f32,
+    pub(crate) repeat_penalty: f32,
+    pub(crate) frequency_penalty: f32,
+    pub(crate) presence_penalty: f32,
+    pub(crate) penalty_last_n: i32,
+    pub(crate) seed: u32,
+    pub(crate) grammar: Option<String>,
 }
 
 impl Default for Sampling {
@@ -126,7 +126,7 @@ impl Sampling {
         self.temperature <= 0.0
     }
 
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         let bad = |name, reason: String| Err(Error::InvalidParameter { name, reason });
         if !self.temperature.is_finite() {
             return bad("temperature", format!("{} is not finite", self.temperature));

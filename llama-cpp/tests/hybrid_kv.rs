@@ -13,7 +13,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{model, params};
+use common::{model, params, pinned_tree, workspace};
 use edge_infer_llama::{
     Context, ContextParams, Error, FlashAttention, KvLayers, KvType, LayerKv, Model, Token,
 };
@@ -67,29 +67,6 @@ fn logits_after(p: &ContextParams, toks: &[Token]) -> Vec<f32> {
 }
 
 // --- the patch ------------------------------------------------------------------------
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The pinned llama.cpp tree in the cache, as llama-cpp-sys/build.rs names it.
-fn pinned_tree() -> PathBuf {
-    let pin = std::fs::read_to_string(workspace().join("llama-cpp-sys/llama-cpp.pin")).unwrap();
-    let get = |key: &str| {
-        pin.lines()
-            .filter(|l| !l.trim_start().starts_with('#'))
-            .find_map(|l| {
-                let (k, v) = l.split_once('=')?;
-                (k.trim() == key).then(|| v.trim().to_string())
-            })
-            .unwrap()
-    };
-    xtask::cache_dir().join("llama.cpp").join(format!(
-        "{}-{}",
-        get("version"),
-        &get("sha256")[..12]
-    ))
-}
 
 #[test]
 fn vendored_patches_apply_exactly_to_the_pinned_tree() {

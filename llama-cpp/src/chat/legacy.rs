@@ -1,42 +1,13 @@
-//! Chat messages and the model's chat template.
+//! llama.cpp's template shape matching (`llama_chat_apply_template`): no Jinja engine, only
+//! the fallback for GGUFs without a template of their own.
 
 use std::ffi::CString;
 
 use edge_infer_llama_sys as sys;
 
+use super::ChatMessage;
 use crate::error::{cstring, Error, Result};
 use crate::model::Model;
-
-/// One chat message: a role (`system`, `user`, `assistant`, ...) and its content.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChatMessage {
-    /// Who speaks.
-    pub role: String,
-    /// What they say.
-    pub content: String,
-}
-
-impl ChatMessage {
-    /// A message with any role.
-    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        ChatMessage {
-            role: role.into(),
-            content: content.into(),
-        }
-    }
-    /// A system message.
-    pub fn system(content: impl Into<String>) -> Self {
-        Self::new("system", content)
-    }
-    /// A user message.
-    pub fn user(content: impl Into<String>) -> Self {
-        Self::new("user", content)
-    }
-    /// An assistant message.
-    pub fn assistant(content: impl Into<String>) -> Self {
-        Self::new("assistant", content)
-    }
-}
 
 impl Model {
     /// Formats `messages` with the model's built-in chat template. With
