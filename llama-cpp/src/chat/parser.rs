@@ -144,7 +144,8 @@ pub struct ChatOutcome {
     /// The reasoning.
     pub reasoning: String,
     /// The accepted tool calls, with parsed arguments and ids (generated where the format
-    /// has none: `call_<n>`).
+    /// has none: 9 random alphanumerics, the shape the strictest templates, Mistral's,
+    /// insist on).
     pub tool_calls: Vec<ToolCall>,
     /// Rejected calls (non-fatal).
     pub problems: Vec<ToolCallProblem>,
@@ -230,7 +231,7 @@ impl ChatStream {
         for (i, call) in msg.tool_calls.iter().enumerate() {
             match check_call(call, &self.tools, self.parses_tools) {
                 Ok(arguments) => outcome.tool_calls.push(ToolCall {
-                    id: if call.id.is_empty() { format!("call_{i}") } else { call.id.clone() },
+                    id: if call.id.is_empty() { new_call_id(i) } else { call.id.clone() },
                     name: call.name.clone(),
                     arguments,
                 }),
@@ -252,6 +253,27 @@ impl ChatStream {
         }
         Ok(outcome)
     }
+}
+
+/// A fresh tool-call id: 9 characters of `[A-Za-z0-9]`, unique in practice across the turns
+/// of a conversation (Mistral's templates refuse any other shape).
+fn new_call_id(index: usize) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    // RandomState is seeded per process from the OS; the counter separates calls.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_usize(index);
+    let mut n = h.finish();
+    (0..9)
+        .map(|_| {
+            let c = ALPHABET[(n % 62) as usize] as char;
+            n /= 62;
+            c
+        })
+        .collect()
 }
 
 fn check_call(call: &ParsedCall, tools: &[String], parses_tools: bool) -> std::result::Result<Value, ToolCallProblem> {
