@@ -246,10 +246,10 @@ fn render(
             "tools on a GGUF without a chat template (give `chat_template` in the registry)",
         ));
     }
-    if req.response_format.schema().is_some() || req.reasoning_budget.is_some() {
+    if req.reasoning_budget.is_some() {
         return Err(ModelError::Unsupported(
-            "a response format or reasoning budget on a GGUF without a chat template (give \
-             `chat_template` in the registry)",
+            "a reasoning budget on a GGUF without a chat template (give `chat_template` in the \
+             registry)",
         ));
     }
     let chat: Vec<ChatMessage> = messages.iter().map(chat_message).collect();
@@ -359,8 +359,19 @@ fn generate(
             Picker::Chat(sampler)
         }
         Rendered::Plain(_) => {
-            let chain = match &req.grammar {
-                Some(g) => sampling.grammar(g.as_str()),
+            // Without a template a JSON reply is still a grammar away.
+            let grammar = match (&req.grammar, req.response_format.schema()) {
+                (Some(_), Some(_)) => {
+                    return Err(Error::InvalidRequest(
+                        "a grammar and a JSON response format cannot both constrain the reply".into(),
+                    ))
+                }
+                (Some(g), None) => Some(g.clone()),
+                (None, Some(schema)) => Some(edge_infer_llama::json_schema_to_grammar(&schema).map_err(llama)?),
+                (None, None) => None,
+            };
+            let chain = match grammar {
+                Some(g) => sampling.grammar(g),
                 None => sampling,
             };
             Picker::Chain(chain.build(model).map_err(llama)?)

@@ -219,7 +219,8 @@ impl Output {
             self.end_text();
             return false;
         }
-        !self.sink.disconnected
+        // A reply that may make one call only is over once a second call begins.
+        !self.sink.disconnected && !self.parse.as_ref().is_some_and(|p| p.stream.is_complete())
     }
 
     /// Ends the text: held-back text goes out, then the final parse (tool calls, warnings).

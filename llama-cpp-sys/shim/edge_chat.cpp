@@ -145,6 +145,9 @@ extern "C" char * edge_chat_templates_apply(const struct edge_chat_templates * t
         }
         inputs.grammar               = in.value("grammar", std::string());
         inputs.add_generation_prompt = in.value("add_generation_prompt", true);
+        if (in.contains("continue_final_message")) {
+            inputs.continue_final_message = common_chat_continuation_parse(in.at("continue_final_message"));
+        }
         inputs.enable_thinking       = in.value("enable_thinking", true);
         inputs.reasoning_format = common_reasoning_format_from_name(in.value("reasoning_format", std::string("auto")));
         if (in.contains("chat_template_kwargs")) {
@@ -201,6 +204,7 @@ extern "C" struct edge_chat_parser * edge_chat_parser_new(const char * params_js
             pp.reasoning_in_content  = in.value("reasoning_in_content", false);
             pp.generation_prompt     = in.value("generation_prompt", std::string());
             pp.parse_tool_calls      = in.value("parse_tool_calls", true);
+            pp.is_continuation       = in.value("is_continuation", false);
             const std::string parser = in.value("parser", std::string());
             if (!parser.empty()) {
                 pp.parser.load(parser);

@@ -49,7 +49,8 @@ char * edge_chat_templates_apply(const struct edge_chat_templates * t, const cha
                                  char ** err);
 
 // A parser for one generation: `params_json` has "format", "reasoning_format",
-// "reasoning_in_content", "generation_prompt", "parse_tool_calls", "parser" (from apply).
+// "reasoning_in_content", "generation_prompt", "parse_tool_calls", "is_continuation", "parser"
+// (from apply).
 struct edge_chat_parser * edge_chat_parser_new(const char * params_json, char ** err);
 void edge_chat_parser_free(struct edge_chat_parser * p);
 // Parses the whole output so far (`partial`: more may follow). Returns the message as JSON:

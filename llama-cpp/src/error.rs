@@ -76,8 +76,9 @@ pub enum Error {
     /// llama.cpp does not recognise the chat template.
     #[error("llama.cpp does not support this chat template: {0}")]
     ChatTemplate(String),
-    /// The chat template does not parse as Jinja.
-    #[error("the chat template does not parse: {0}")]
+    /// The chat template does not parse as Jinja, or raises when llama.cpp probes what it can
+    /// render.
+    #[error("the chat template cannot be used (it does not parse, or fails when probed): {0}")]
     TemplateParse(String),
     /// The chat template failed while rendering (it raised, or met a value it cannot use).
     #[error("the chat template failed to render this conversation: {0}")]

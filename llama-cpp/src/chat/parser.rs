@@ -63,6 +63,7 @@ impl ChatParser {
             "reasoning_format": prompt.reasoning_format,
             "generation_prompt": prompt.generation_prompt,
             "parse_tool_calls": prompt.parse_tool_calls,
+            "is_continuation": prompt.continuation,
             "parser": prompt.parser,
         });
         let c = ffi::json_cstring("chat parser", &params)?;
@@ -162,6 +163,10 @@ pub struct ChatStream {
     text: String,
     last: ParsedMessage,
     parses_tools: bool,
+    /// How many calls the reply may make (1 without parallel calls).
+    max_calls: usize,
+    /// A call beyond `max_calls` began: the reply is over.
+    complete: bool,
 }
 
 impl std::fmt::Debug for ChatStream {
@@ -179,7 +184,16 @@ impl ChatStream {
             text: String::new(),
             last: ParsedMessage::default(),
             parses_tools: prompt.parses_tool_calls(),
+            max_calls: if prompt.parallel { usize::MAX } else { 1 },
+            complete: false,
         })
+    }
+
+    /// Whether the reply is over although the model goes on: it may make one call only
+    /// (no parallel calls), and a second began. Stop generating; [`finish`](Self::finish)
+    /// keeps the first.
+    pub fn is_complete(&self) -> bool {
+        self.complete
     }
 
     /// The reply so far.
@@ -190,10 +204,17 @@ impl ChatStream {
     /// Adds generated text; returns what changed. A partial parse that fails only delays
     /// the deltas until more text arrives.
     pub fn push(&mut self, piece: &str, out: &mut Vec<ChatDelta>) -> Result<()> {
+        if self.complete {
+            return Ok(());
+        }
         self.text.push_str(piece);
-        let Ok(now) = self.parser.parse(&self.text, true) else {
+        let Ok(mut now) = self.parser.parse(&self.text, true) else {
             return Ok(());
         };
+        if now.tool_calls.len() > self.max_calls {
+            now.tool_calls.truncate(self.max_calls);
+            self.complete = true;
+        }
         diff(&self.last, &now, out)?;
         self.last = now;
         Ok(())
@@ -204,7 +225,10 @@ impl ChatStream {
     pub fn finish(mut self, out: &mut Vec<ChatDelta>) -> Result<ChatOutcome> {
         let mut outcome = ChatOutcome::default();
         let msg = match self.parser.parse(&self.text, false) {
-            Ok(m) => m,
+            Ok(mut m) => {
+                m.tool_calls.truncate(self.max_calls);
+                m
+            }
             Err(Error::ChatParse(why)) => {
                 // The model botched the format: all of it is answer text.
                 outcome.problems.push(ToolCallProblem::Malformed(why));

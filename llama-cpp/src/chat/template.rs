@@ -178,6 +178,8 @@ impl ChatTemplate {
             .and_then(Value::as_array)
             .is_some_and(|t| !t.is_empty())
             && inputs.get("tool_choice").and_then(Value::as_str) != Some("none");
+        let continuation = inputs.get("continue_final_message").and_then(Value::as_bool).unwrap_or(false);
+        let parallel = inputs.get("parallel_tool_calls").and_then(Value::as_bool).unwrap_or(false);
         let tools = inputs
             .get("tools")
             .and_then(|t| Tool::from_openai_value(t).ok())
@@ -185,7 +187,10 @@ impl ChatTemplate {
             .into_iter()
             .map(|t| t.name)
             .collect();
-        Ok(wire.into_prompt(reasoning_format, parse_tool_calls, tools))
+        let mut prompt = wire.into_prompt(reasoning_format, parse_tool_calls, tools);
+        prompt.continuation = continuation;
+        prompt.parallel = parallel;
+        Ok(prompt)
     }
 }
 
@@ -230,6 +235,7 @@ pub struct ChatRequest {
     json_schema: Option<Value>,
     grammar: Option<String>,
     add_generation_prompt: bool,
+    continue_final: bool,
     thinking: bool,
     reasoning_format: ReasoningFormat,
     kwargs: Map<String, Value>,
@@ -248,6 +254,7 @@ impl ChatRequest {
             json_schema: None,
             grammar: None,
             add_generation_prompt: true,
+            continue_final: false,
             thinking: true,
             reasoning_format: ReasoningFormat::Auto,
             kwargs: Map::new(),
@@ -264,7 +271,8 @@ impl ChatRequest {
         self.tool_choice = choice;
         self
     }
-    /// Allow several calls in one reply (default: what the template supports).
+    /// Allow several calls in one reply (default: what the template supports, but one call
+    /// for a named [`ToolChoice::Function`]).
     pub fn parallel_tool_calls(mut self, on: bool) -> Self {
         self.parallel_tool_calls = Some(on);
         self
@@ -282,6 +290,12 @@ impl ChatRequest {
     /// End with the opening of the assistant's turn (default true).
     pub fn add_generation_prompt(mut self, on: bool) -> Self {
         self.add_generation_prompt = on;
+        self
+    }
+    /// Continue the last message (an assistant message) instead of opening a new turn: its
+    /// content is the start of the reply, e.g. a tool-call opener that forces a call.
+    pub fn continue_final_message(mut self, on: bool) -> Self {
+        self.continue_final = on;
         self
     }
     /// Thinking on or off, for templates that support `enable_thinking`.
@@ -352,10 +366,14 @@ impl ChatRequest {
             "messages": self.messages,
             "tools": tools.iter().map(Tool::to_openai_value).collect::<Vec<_>>(),
             "tool_choice": choice,
-            "parallel_tool_calls": self.parallel_tool_calls.unwrap_or(info.supports_parallel_tool_calls()),
+            // A named tool is one call of it (OpenAI's meaning); otherwise what the template can.
+            "parallel_tool_calls": self.parallel_tool_calls.unwrap_or(
+                !matches!(self.tool_choice, ToolChoice::Function(_)) && info.supports_parallel_tool_calls()
+            ),
             "json_schema": self.json_schema,
             "grammar": self.grammar.clone().unwrap_or_default(),
-            "add_generation_prompt": self.add_generation_prompt,
+            "add_generation_prompt": self.add_generation_prompt && !self.continue_final,
+            "continue_final_message": self.continue_final,
             "enable_thinking": self.thinking,
             "reasoning_format": self.reasoning_format.name(),
             "chat_template_kwargs": self.kwargs,
@@ -421,6 +439,8 @@ pub struct ChatPrompt {
     pub(crate) parser: String,
     pub(crate) reasoning_format: String,
     pub(crate) parse_tool_calls: bool,
+    pub(crate) continuation: bool,
+    pub(crate) parallel: bool,
     pub(crate) tools: Vec<String>,
 }
 
@@ -497,6 +517,8 @@ impl WirePrompt {
             parser: self.parser,
             reasoning_format,
             parse_tool_calls,
+            continuation: false,
+            parallel: false,
             tools,
         }
     }
