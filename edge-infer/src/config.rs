@@ -509,9 +509,14 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         // edge-infer's test-double model format has a readable header (a real .rkllm's is
         // not published).
-        std::fs::write(dir.join("m.rkllm"), "RKLLM-TEST-DOUBLE\nmax_context_len=2048\n").unwrap();
+        std::fs::write(
+            dir.join("m.rkllm"),
+            "RKLLM-TEST-DOUBLE\nmax_context_len=2048\n",
+        )
+        .unwrap();
         let reg = |ctx: u32| {
-            let toml = format!("[models.n]\nbackend = \"rkllm\"\nfile = \"m.rkllm\"\ncontext = {ctx}\n");
+            let toml =
+                format!("[models.n]\nbackend = \"rkllm\"\nfile = \"m.rkllm\"\ncontext = {ctx}\n");
             std::fs::write(dir.join("r.toml"), toml).unwrap();
             Registry::load(dir.join("r.toml"))
         };

@@ -63,7 +63,9 @@ pub(crate) fn open(
     for w in report.warnings() {
         log::warn!("model `{name}`: {w}");
     }
-    report.into_result()?;
+    if report.has_errors() {
+        return Err(ModelError::Rkllm(report.into()));
+    }
     let runtime = match &cfg.runtime {
         Some(p) => Runtime::load(resolve_path(base_dir, p)),
         None => Runtime::system(),
@@ -178,7 +180,10 @@ impl State {
     fn count(&self, text: &str) -> Result<usize> {
         // The same bound the runtime crate's own guard uses: the tokenizer's count (with
         // the template), else the byte length.
-        self.llm.token_bound(text).map(|(n, _)| n).map_err(|e| self.fail(e))
+        self.llm
+            .token_bound(text)
+            .map(|(n, _)| n)
+            .map_err(|e| self.fail(e))
     }
 
     fn generate(&mut self, req: &Request, out: &mut Output) -> Result<Stats> {

@@ -214,7 +214,10 @@ fn builtin_fast_profile_skips_the_npu_here() {
     assert_eq!(s.model, "qwen2.5-0.5b-npu");
     // Its file is checked first: on a machine without it, that is what is reported.
     assert!(
-        matches!(s.cause, ModelError::FileMissing(_) | ModelError::NpuRuntimeUnavailable(_)),
+        matches!(
+            s.cause,
+            ModelError::FileMissing(_) | ModelError::NpuRuntimeUnavailable(_)
+        ),
         "{s}"
     );
 }

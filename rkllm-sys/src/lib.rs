@@ -26,11 +26,11 @@ mod common;
 pub mod v1_2;
 pub mod v1_3;
 
+pub use abi::AbiGeneration;
 #[cfg(feature = "abi-1-2")]
 pub use v1_2::*;
 #[cfg(not(feature = "abi-1-2"))]
 pub use v1_3::*;
-pub use abi::AbiGeneration;
 
 /// True when this build linked `librkllmrt` (default feature set and the library was found).
 pub const LINKED: bool = cfg!(rkllm_linked);

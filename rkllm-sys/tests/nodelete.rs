@@ -25,5 +25,8 @@ fn the_runtime_stays_mapped_after_the_library_is_dropped() {
     let lib = unsafe { Library::load(library_path(abi)) }.unwrap();
     assert!(loaded());
     drop(lib);
-    assert!(loaded(), "dropping the Library unmapped the runtime (no RTLD_NODELETE)");
+    assert!(
+        loaded(),
+        "dropping the Library unmapped the runtime (no RTLD_NODELETE)"
+    );
 }

@@ -57,7 +57,11 @@ fn main() {
         } else {
             rkllm_test_double::Abi::V1_3
         };
-        d = d.runtime_path(args.runtime.clone().unwrap_or_else(|| rkllm_test_double::library_path(abi).into()));
+        d = d.runtime_path(
+            args.runtime
+                .clone()
+                .unwrap_or_else(|| rkllm_test_double::library_path(abi).into()),
+        );
         if model.is_none() {
             let dir = rkllm_test_double::TempDir::new("doctor").expect("temp dir");
             model = Some(
@@ -81,7 +85,10 @@ fn main() {
     }
     let report = d.run();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report.to_json()).expect("json"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report.to_json()).expect("json")
+        );
     } else {
         print!("{}", report.to_text());
     }

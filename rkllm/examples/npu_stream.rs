@@ -53,7 +53,8 @@ fn main() {
 fn real_main(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut model = args.model;
     let _tmp; // keeps a generated fake model alive
-    let test_double = args.test_double || std::env::var("RKLLM_TEST_DOUBLE").is_ok_and(|v| v == "1");
+    let test_double =
+        args.test_double || std::env::var("RKLLM_TEST_DOUBLE").is_ok_and(|v| v == "1");
     let runtime = if test_double {
         let abi = if Abi::COMPILED == Abi::V1_2 {
             rkllm_test_double::Abi::V1_2
@@ -89,7 +90,9 @@ fn real_main(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let model = model.ok_or("--model is required (or pass --test-double)")?;
     println!(
         "runtime: {} ({:?}, ABI {} by {:?}, git blob id {})",
-        runtime.path().map_or("?".into(), |p| p.display().to_string()),
+        runtime
+            .path()
+            .map_or("?".into(), |p| p.display().to_string()),
         runtime.identity(),
         Abi::COMPILED,
         runtime.abi_source(),
@@ -112,8 +115,13 @@ fn real_main(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(v) = &llm.init_log().runtime_version {
         println!(
             "the runtime says: version {v}, driver {}, model limit {}",
-            llm.init_log().driver_version.as_ref().map_or("?".into(), |d| d.to_string()),
-            llm.init_log().max_context_limit.map_or("?".into(), |n| n.to_string())
+            llm.init_log()
+                .driver_version
+                .as_ref()
+                .map_or("?".into(), |d| d.to_string()),
+            llm.init_log()
+                .max_context_limit
+                .map_or("?".into(), |n| n.to_string())
         );
     }
     println!("> {}", args.prompt);

@@ -7,7 +7,7 @@
 //! the end is always known without polling `rkllm_is_running`, the gate opens at that
 //! moment, and an abort without FINISH still ends the event stream with `Finished`.
 use crate::abort::{RunId, Shared};
-use crate::callback::{CtxHeader, ResultView, Waiting, KIND_ASYNC};
+use crate::callback::{CtxHeader, ResultView, Waiting};
 use crate::error::{Error, Result};
 use crate::gate::{lock, GateGuard};
 use crate::input::Input;
@@ -34,7 +34,7 @@ struct TextState {
 }
 
 #[repr(C)]
-pub(crate) struct AsyncCtx {
+struct AsyncCtx {
     header: CtxHeader,
     tx: Sender<AsyncEvent>,
     text: Mutex<TextState>,
@@ -63,9 +63,9 @@ impl AsyncCtx {
 /// # Safety
 /// `ptr` is the AsyncCtx of a run in progress: the run's thread holds an `Arc` of it until
 /// `rkllm_run` has returned.
-pub(crate) unsafe fn callback(ptr: *const AsyncCtx, result: *mut sys::RKLLMResult, state: c_int) -> c_int {
+unsafe fn callback(ptr: *const c_void, result: *mut sys::RKLLMResult, state: c_int) -> c_int {
     // SAFETY: see the function's contract.
-    let ctx = unsafe { &*ptr };
+    let ctx = unsafe { &*(ptr as *const AsyncCtx) };
     // SAFETY: the runtime passes a valid result (or NULL) for the duration of the call.
     let r = unsafe { result.as_ref() };
     let mut st = lock(&ctx.text);
@@ -138,10 +138,12 @@ impl Llm {
         }
         let prepared = prepare(self, std::slice::from_ref(input), opts)?;
         let guard = self.shared.gate.acquire()?;
-        self.check_fits(&prepared, opts)?;
+        prepared.check_fits(self, opts)?;
         let (tx, rx) = unbounded();
         let ctx = Arc::new(AsyncCtx {
-            header: CtxHeader { kind: KIND_ASYNC },
+            header: CtxHeader {
+                on_result: callback,
+            },
             tx: tx.clone(),
             text: Mutex::new(TextState {
                 waiting: Waiting::default(),
@@ -170,7 +172,9 @@ impl Llm {
             .spawn(move || thread.run());
         if let Err(e) = spawned {
             self.shared.end_run(run);
-            return Err(Error::InvalidArgument(format!("cannot start the run's thread: {e}")));
+            return Err(Error::InvalidArgument(format!(
+                "cannot start the run's thread: {e}"
+            )));
         }
         Ok(AsyncRun {
             rx,

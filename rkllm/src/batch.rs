@@ -38,7 +38,12 @@ impl Llm {
     /// Runs `inputs` (exactly the builder's [`n_batch`](crate::LlmBuilder::n_batch) of them)
     /// as one batch, streaming `(entry, chunk)` into `callback` on the calling thread. A
     /// [`Control::Pause`] from any entry pauses the whole batch. Text generation only.
-    pub fn run_batch<F>(&self, inputs: &[Input], opts: &RunOptions, mut callback: F) -> Result<Vec<RunSummary>>
+    pub fn run_batch<F>(
+        &self,
+        inputs: &[Input],
+        opts: &RunOptions,
+        mut callback: F,
+    ) -> Result<Vec<RunSummary>>
     where
         F: for<'a> FnMut(usize, Chunk<'a>) -> Control,
     {
@@ -50,12 +55,14 @@ impl Llm {
             )));
         }
         if opts.mode != InferMode::Generate {
-            return Err(Error::InvalidArgument("batched runs generate text only".into()));
+            return Err(Error::InvalidArgument(
+                "batched runs generate text only".into(),
+            ));
         }
         let n = self.n_batch;
         let prepared = prepare(self, inputs, opts)?;
         let _guard = self.shared.gate.acquire()?;
-        self.check_fits(&prepared, opts)?;
+        prepared.check_fits(self, opts)?;
         let run = self.shared.begin_run();
         let mut entries: Vec<Entry> = (0..n).map(|_| Entry::default()).collect();
         let (mut paused, mut error, mut panic) = (false, false, None::<String>);
@@ -103,7 +110,8 @@ impl Llm {
                     logits: None,
                     hidden: None,
                 };
-                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(i, chunk))) {
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(i, chunk)))
+                {
                     Ok(Control::Continue) => {}
                     Ok(Control::Pause) => {
                         paused = true;
@@ -146,7 +154,11 @@ impl Llm {
     }
 
     /// [`Llm::run_batch`], collecting each entry's text.
-    pub fn generate_batch(&self, inputs: &[Input], opts: &RunOptions) -> Result<Vec<(String, RunSummary)>> {
+    pub fn generate_batch(
+        &self,
+        inputs: &[Input],
+        opts: &RunOptions,
+    ) -> Result<Vec<(String, RunSummary)>> {
         let mut texts = vec![String::new(); inputs.len()];
         let summaries = self.run_batch(inputs, opts, |i, c| {
             texts[i].push_str(c.text());

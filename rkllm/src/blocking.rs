@@ -4,7 +4,7 @@
 //! runtime's thread waits in the callback, so borrowed buffers stay valid while the user
 //! looks at them. Panics are caught there and reported after the run.
 use crate::abort::{join_pending_aborts, RunId};
-use crate::callback::{panic_message, CtxHeader, ResultView, Waiting, KIND_BLOCKING};
+use crate::callback::{panic_message, CtxHeader, ResultView, Waiting};
 use crate::chunk::{Chunk, Control};
 use crate::error::{Error, Result};
 use crate::input::Input;
@@ -31,7 +31,7 @@ enum Msg {
 }
 
 #[repr(C)]
-pub(crate) struct BlockingCtx {
+struct BlockingCtx {
     header: CtxHeader,
     msgs: Sender<Msg>,
     replies: Receiver<c_int>,
@@ -41,13 +41,9 @@ pub(crate) struct BlockingCtx {
 ///
 /// # Safety
 /// `ctx` is the BlockingCtx of a run in progress (alive until `rkllm_run` returns).
-pub(crate) unsafe fn callback(
-    ctx: *const BlockingCtx,
-    result: *mut sys::RKLLMResult,
-    state: c_int,
-) -> c_int {
+unsafe fn callback(ctx: *const c_void, result: *mut sys::RKLLMResult, state: c_int) -> c_int {
     // SAFETY: see the function's contract.
-    let ctx = unsafe { &*ctx };
+    let ctx = unsafe { &*(ctx as *const BlockingCtx) };
     let sent = ctx.msgs.send(Msg::Callback {
         result: SendPtr(result),
         state,
@@ -79,7 +75,7 @@ pub(crate) fn serve(
     let (reply_tx, reply_rx) = bounded::<c_int>(0);
     let ctx = BlockingCtx {
         header: CtxHeader {
-            kind: KIND_BLOCKING,
+            on_result: callback,
         },
         msgs: msg_tx.clone(),
         replies: reply_rx,
@@ -98,7 +94,8 @@ pub(crate) fn serve(
         fn run(self) {
             // SAFETY: the handle is live (the caller holds &Llm and the gate), no other run
             // overlaps, and input/infer/userdata stay valid until this blocking call returns.
-            let rc = unsafe { (self.api.rkllm_run)(self.handle, self.input, self.infer, self.userdata) };
+            let rc =
+                unsafe { (self.api.rkllm_run)(self.handle, self.input, self.infer, self.userdata) };
             let _ = self.done.send(Msg::Done(rc));
         }
     }
@@ -174,7 +171,13 @@ impl Pump {
         self.trailing = t;
     }
 
-    fn handle<F>(&mut self, llm: &Llm, result: *mut sys::RKLLMResult, state: c_int, callback: &mut F) -> c_int
+    fn handle<F>(
+        &mut self,
+        llm: &Llm,
+        result: *mut sys::RKLLMResult,
+        state: c_int,
+        callback: &mut F,
+    ) -> c_int
     where
         F: for<'a> FnMut(Chunk<'a>) -> Control,
     {
@@ -204,7 +207,11 @@ impl Pump {
                 llm.facts.learn(&view);
                 let bytes = self.waiting.take(state, view.bytes);
                 let (text, invalid) = self.utf8.push(&bytes);
-                if text.is_empty() && invalid.is_empty() && view.logits.is_none() && view.hidden.is_none() {
+                if text.is_empty()
+                    && invalid.is_empty()
+                    && view.logits.is_none()
+                    && view.hidden.is_none()
+                {
                     return sys::RKLLM_CALLBACK_CONTINUE; // nothing complete yet
                 }
                 let chunk = Chunk {
@@ -214,7 +221,8 @@ impl Pump {
                     logits: view.logits,
                     hidden: view.hidden,
                 };
-                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(chunk)));
+                let outcome =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(chunk)));
                 match outcome {
                     Ok(Control::Continue) => sys::RKLLM_CALLBACK_CONTINUE,
                     Ok(Control::Pause) => {
@@ -255,10 +263,12 @@ impl Llm {
         }
         let prepared = prepare(self, std::slice::from_ref(input), opts)?;
         let _guard = self.shared.gate.acquire()?;
-        self.check_fits(&prepared, opts)?;
+        prepared.check_fits(self, opts)?;
         let run = self.shared.begin_run();
         let mut pump = Pump::new();
-        let served = serve(self, run, &prepared, |r, s| pump.handle(self, r, s, &mut callback));
+        let served = serve(self, run, &prepared, |r, s| {
+            pump.handle(self, r, s, &mut callback)
+        });
         drop(prepared);
         if let Some(msg) = pump.panic {
             return Err(Error::CallbackPanicked(msg));

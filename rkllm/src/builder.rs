@@ -2,11 +2,11 @@
 //! then `rkllm_init`, then the checks of what the runtime said.
 use crate::abort::Shared;
 use crate::checks::{board_platform, check_context_len, check_cpu_mask, check_driver, HostChecks};
+use crate::cstr::{cstring, path_cstring};
 use crate::error::{Error, Result};
 use crate::init_log::{capture, InitLog};
 use crate::llm::{Facts, InitKeepAlive, Llm, Template, DROP_TIMEOUT};
 use crate::model_file::FileCheck;
-use crate::prepared::{cstring, path_cstring};
 use crate::runtime::{AbiSource, Runtime, VersionCheck};
 use crate::sampling::Sampling;
 use crate::version::Abi;
@@ -70,6 +70,13 @@ impl std::fmt::Debug for LlmBuilder {
             .field("cpu_mask", &format_args!("{:#x}", self.cpu_mask))
             .field("n_batch", &self.n_batch)
             .finish_non_exhaustive()
+    }
+}
+
+impl Llm {
+    /// Starts a builder for the model at `model`.
+    pub fn builder(model: impl Into<PathBuf>) -> LlmBuilder {
+        LlmBuilder::new(model)
     }
 }
 
@@ -201,7 +208,10 @@ impl LlmBuilder {
     /// The 1.3 embedding callback: the runtime asks it for the embeddings of token ids, to
     /// be written into the slice (`ids.len() ×` hidden size floats); return false on error.
     /// It runs on the runtime's threads; a panic in it is an error for the runtime.
-    pub fn embed_callback(mut self, f: impl Fn(&[i32], &mut [f32]) -> bool + Send + Sync + 'static) -> Self {
+    pub fn embed_callback(
+        mut self,
+        f: impl Fn(&[i32], &mut [f32]) -> bool + Send + Sync + 'static,
+    ) -> Self {
         self.embed_callback = Some(Arc::new(f));
         self
     }
@@ -260,11 +270,17 @@ impl LlmBuilder {
         let cpu_count = b.cpu_count.unwrap_or(b.cpu_mask.count_ones() as i32);
         check_cpu_mask(b.cpu_mask, cpu_count)?;
         if !(1..=255).contains(&b.n_batch) {
-            return Err(Error::InvalidArgument(format!("n_batch {} is not in 1..=255", b.n_batch)));
+            return Err(Error::InvalidArgument(format!(
+                "n_batch {} is not in 1..=255",
+                b.n_batch
+            )));
         }
         let not_1_2 = |on: bool, what| {
             if cfg!(rkllm_abi_1_2) && on {
-                Err(Error::NotInAbi { what, abi: Abi::COMPILED })
+                Err(Error::NotInAbi {
+                    what,
+                    abi: Abi::COMPILED,
+                })
             } else {
                 Ok(())
             }
@@ -273,7 +289,9 @@ impl LlmBuilder {
         not_1_2(b.tokenizer_callback, "the tokenizer callback")?;
         not_1_2(b.embed_callback.is_some(), "the embedding callback")?;
         if b.tokenizer_callback && b.tokenizer_path.is_none() {
-            return Err(Error::InvalidArgument("tokenizer_callback(true) needs tokenizer(path)".into()));
+            return Err(Error::InvalidArgument(
+                "tokenizer_callback(true) needs tokenizer(path)".into(),
+            ));
         }
         // 2. the model file, before the runtime: a bad download is reported on any machine
         let mut check = FileCheck::new(&b.model);
@@ -283,7 +301,10 @@ impl LlmBuilder {
         if let Some(board) = board_platform(b.host_checks.root_path()) {
             check = check.board_platform(board);
         }
-        let report = check.run().into_result()?;
+        let report = check.run();
+        if report.has_errors() {
+            return Err(report.into());
+        }
         for w in report.warnings() {
             log::warn!("model file {:?}: {w}", b.model);
         }
@@ -293,11 +314,15 @@ impl LlmBuilder {
             (Some(rt), _) => rt,
             // SAFETY: `version_check` is Strict unless the caller used the unsafe setter.
             (None, Some(p)) => match b.runtime_abi {
-                Some(abi) if b.version_check == VersionCheck::Strict => Runtime::load_stated(p, abi)?,
+                Some(abi) if b.version_check == VersionCheck::Strict => {
+                    Runtime::load_stated(p, abi)?
+                }
                 _ => unsafe { Runtime::load_with(p, b.version_check)? },
             },
             (None, None) => match b.runtime_abi {
-                Some(abi) if b.version_check == VersionCheck::Strict => Runtime::system_stated(abi)?,
+                Some(abi) if b.version_check == VersionCheck::Strict => {
+                    Runtime::system_stated(abi)?
+                }
                 // SAFETY: as above.
                 _ => unsafe { Runtime::system_with(b.version_check)? },
             },
@@ -312,7 +337,9 @@ impl LlmBuilder {
         };
         #[cfg(not(feature = "tokenizer"))]
         if b.tokenizer_path.is_some() {
-            return Err(Error::Tokenizer("rkllm was built without the `tokenizer` feature".into()));
+            return Err(Error::Tokenizer(
+                "rkllm was built without the `tokenizer` feature".into(),
+            ));
         }
         #[cfg(feature = "tokenizer")]
         let vocab = b.vocab_size.or(tokenizer.as_ref().map(|t| t.vocab_size()));
@@ -373,7 +400,13 @@ impl LlmBuilder {
             }
         }
         #[cfg(not(rkllm_abi_1_2))]
-        for (v, what) in b.image_tags.iter().flat_map(|(s, e, c)| [(s, "image start tag"), (e, "image end tag"), (c, "image content tag")]) {
+        for (v, what) in b.image_tags.iter().flat_map(|(s, e, c)| {
+            [
+                (s, "image start tag"),
+                (e, "image end tag"),
+                (c, "image content tag"),
+            ]
+        }) {
             cstring(v, what)?; // validated here; passed per input
         }
 
@@ -394,12 +427,16 @@ impl LlmBuilder {
             #[cfg(feature = "tokenizer")]
             let (tok_cb, tok_ud): (sys::LLMTokenizerCallback, *mut std::ffi::c_void) =
                 if b.tokenizer_callback && !keep.tokenizer.is_null() {
-                    (Some(crate::tokenizer::tokenizer_callback), keep.tokenizer.cast())
+                    (
+                        Some(crate::tokenizer::tokenizer_callback),
+                        keep.tokenizer.cast(),
+                    )
                 } else {
                     (None, null_mut())
                 };
             #[cfg(not(feature = "tokenizer"))]
-            let (tok_cb, tok_ud): (sys::LLMTokenizerCallback, *mut std::ffi::c_void) = (None, null_mut());
+            let (tok_cb, tok_ud): (sys::LLMTokenizerCallback, *mut std::ffi::c_void) =
+                (None, null_mut());
             if let Some(f) = &b.embed_callback {
                 let f = f.clone();
                 let boxed: crate::embed::EmbedFn = Box::new(move |ids, out| f(ids, out));
@@ -410,7 +447,11 @@ impl LlmBuilder {
                 result_userdata: null_mut(),
                 tokenizer_callback: tok_cb,
                 tokenizer_userdata: tok_ud,
-                embed_callback: if keep.embed.is_null() { None } else { Some(crate::embed::embed_trampoline) },
+                embed_callback: if keep.embed.is_null() {
+                    None
+                } else {
+                    Some(crate::embed::embed_trampoline)
+                },
                 embed_userdata: keep.embed.cast(),
             }));
             keep.callbacks
@@ -450,7 +491,9 @@ impl LlmBuilder {
             b.model,
             max_context_len,
             b.cpu_mask,
-            log.runtime_version.as_ref().map_or("version not logged".into(), |v| v.to_string()),
+            log.runtime_version
+                .as_ref()
+                .map_or("version not logged".into(), |v| v.to_string()),
             if shared.rt.is_test_double() {
                 " on edge-infer's TEST DOUBLE runtime"
             } else {
@@ -504,7 +547,10 @@ fn check_init_log(log: &InitLog, rt: &Runtime, checks: &HostChecks) -> Result<()
                 AbiSource::Assumed => "assumed",
             };
             if rt.check != VersionCheck::Strict {
-                log::warn!("the RKLLM runtime logged version {v}, not of the {} ABI ({how})", Abi::COMPILED);
+                log::warn!(
+                    "the RKLLM runtime logged version {v}, not of the {} ABI ({how})",
+                    Abi::COMPILED
+                );
             } else {
                 return Err(Error::RuntimeContradicted {
                     logged: v.to_string(),
@@ -531,7 +577,11 @@ fn check_init_log(log: &InitLog, rt: &Runtime, checks: &HostChecks) -> Result<()
 /// The C `bool`s of the defaults: any byte but 0 or 1 means the layout is not the one we
 /// declare (or a broken runtime).
 fn check_bools(d: &sys::RKLLMParam) -> Result<()> {
-    let mut bools = vec![("skip_special_token", d.skip_special_token), ("is_async", d.is_async)];
+    #[cfg_attr(rkllm_abi_1_2, allow(unused_mut))]
+    let mut bools = vec![
+        ("skip_special_token", d.skip_special_token),
+        ("is_async", d.is_async),
+    ];
     #[cfg(not(rkllm_abi_1_2))]
     bools.push(("ignore_eos_token", d.ignore_eos_token));
     for (field, value) in bools {

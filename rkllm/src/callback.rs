@@ -1,17 +1,21 @@
-//! The one result callback registered at init, the userdata kinds it dispatches on, and
-//! what a single result holds.
+//! The one result callback registered at init, the header every run's userdata starts
+//! with (it names the run's own handler), and what a single result holds.
 use crate::chunk::Floats;
 use edge_infer_rkllm_sys as sys;
 use std::any::Any;
 use std::ffi::{c_int, c_void, CStr};
 
-pub(crate) const KIND_BLOCKING: u32 = 0x424c_4b31;
-pub(crate) const KIND_ASYNC: u32 = 0x4153_5931;
+/// A run's handler: called with the run's userdata (the context the header starts).
+///
+/// # Safety
+/// `ctx` must be the context whose header holds this handler, alive for the call.
+pub(crate) type OnResult =
+    unsafe fn(ctx: *const c_void, result: *mut sys::RKLLMResult, state: c_int) -> c_int;
 
-/// First field of every userdata we hand the runtime, to tell the kinds apart.
+/// First field of every userdata we hand the runtime.
 #[repr(C)]
 pub(crate) struct CtxHeader {
-    pub(crate) kind: u32,
+    pub(crate) on_result: OnResult,
 }
 
 /// `LLMResultCallback`, registered at init for every run.
@@ -26,18 +30,9 @@ pub(crate) unsafe extern "C" fn result_trampoline(
     let call = std::panic::AssertUnwindSafe(|| {
         // SAFETY: every non-NULL userdata we pass to the runtime starts with a CtxHeader
         // (repr(C) first field) and is alive until its run has returned.
-        let kind = unsafe { (*(userdata as *const CtxHeader)).kind };
-        match kind {
-            // SAFETY: the header says which context this is.
-            KIND_BLOCKING => unsafe {
-                crate::blocking::callback(userdata as *const crate::blocking::BlockingCtx, result, state)
-            },
-            // SAFETY: as above.
-            KIND_ASYNC => unsafe {
-                crate::async_run::callback(userdata as *const crate::async_run::AsyncCtx, result, state)
-            },
-            _ => sys::RKLLM_CALLBACK_CONTINUE,
-        }
+        let on_result = unsafe { (*(userdata as *const CtxHeader)).on_result };
+        // SAFETY: the header belongs to this context and names its handler.
+        unsafe { on_result(userdata, result, state) }
     });
     // Never unwind into C: an internal panic pauses the run.
     std::panic::catch_unwind(call).unwrap_or(sys::RKLLM_CALLBACK_PAUSE)
@@ -109,7 +104,9 @@ impl<'a> ResultView<'a> {
         let floats = |p: *const f32, w: c_int, n: c_int| {
             let (w, n) = (usize::try_from(w).ok()?, usize::try_from(n).ok()?);
             // A product that overflows (possible on 32-bit) is no buffer at all.
-            let len = w.checked_mul(n).filter(|&l| l > 0 && l <= isize::MAX as usize / 4)?;
+            let len = w
+                .checked_mul(n)
+                .filter(|&l| l > 0 && l <= isize::MAX as usize / 4)?;
             if p.is_null() {
                 return None;
             }
@@ -149,12 +146,36 @@ mod tests {
         let crab = "🦀".as_bytes();
         let want = [b"a".as_slice(), crab, b"b"].concat();
         // split: first bytes in WAITING, the rest in NORMAL
-        assert_eq!(feed(&[(N, b"a"), (W, &crab[..1]), (W, &crab[1..3]), (N, &crab[3..]), (N, b"b")]), want);
+        assert_eq!(
+            feed(&[
+                (N, b"a"),
+                (W, &crab[..1]),
+                (W, &crab[1..3]),
+                (N, &crab[3..]),
+                (N, b"b")
+            ]),
+            want
+        );
         // cumulative: each call repeats the bytes so far
-        assert_eq!(feed(&[(N, b"a"), (W, &crab[..1]), (W, &crab[..3]), (N, crab), (N, b"b")]), want);
+        assert_eq!(
+            feed(&[
+                (N, b"a"),
+                (W, &crab[..1]),
+                (W, &crab[..3]),
+                (N, crab),
+                (N, b"b")
+            ]),
+            want
+        );
         // empty: WAITING carries nothing, NORMAL the whole character
-        assert_eq!(feed(&[(N, b"a"), (W, b""), (W, b""), (N, crab), (N, b"b")]), want);
+        assert_eq!(
+            feed(&[(N, b"a"), (W, b""), (W, b""), (N, crab), (N, b"b")]),
+            want
+        );
         // a run cut inside a character keeps its first bytes for trailing_invalid
-        assert_eq!(feed(&[(N, b"a"), (W, &crab[..1])]), [b"a".as_slice(), &crab[..1]].concat());
+        assert_eq!(
+            feed(&[(N, b"a"), (W, &crab[..1])]),
+            [b"a".as_slice(), &crab[..1]].concat()
+        );
     }
 }

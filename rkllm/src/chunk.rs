@@ -134,7 +134,11 @@ mod tests {
         let f = Floats::new(&data, 3, 2).unwrap();
         assert_eq!(f.row(1), Some(&data[3..6]));
         assert_eq!(f.row(2), None);
-        assert_eq!(f.row(usize::MAX), None, "i * width overflows: no row, no panic");
+        assert_eq!(
+            f.row(usize::MAX),
+            None,
+            "i * width overflows: no row, no panic"
+        );
         assert!(Floats::new(&data, 4, 2).is_none());
         assert!(Floats::new(&data, usize::MAX, 2).is_none());
     }

@@ -74,6 +74,23 @@ impl Llm {
                 "cross-attention needs LlmBuilder::cross_attention(true) at init".into(),
             ));
         }
-        self.set_cross_attn_raw(Box::new(CrossAttnBuffers(params)))
+        let buffers = Box::new(CrossAttnBuffers(params));
+        let keep = self.keep.as_ref().expect("alive while borrowed");
+        let _guard = self.shared.gate.acquire()?;
+        let mut param = buffers.param();
+        // SAFETY: live handle, no run (gate); the buffers are kept alive below, in case the
+        // runtime keeps the pointers instead of copying.
+        let rc = unsafe {
+            (self.shared.api().rkllm_set_cross_attn_params)(self.shared.handle(), &mut param)
+        };
+        if rc != 0 {
+            return Err(Error::CallFailed {
+                function: "rkllm_set_cross_attn_params",
+                code: rc,
+            });
+        }
+        // The previous buffers are dropped only now that the runtime has the new ones.
+        *crate::gate::lock(&keep.cross_attn) = Some(buffers);
+        Ok(())
     }
 }

@@ -29,6 +29,12 @@ impl std::error::Error for RuntimeLoadError {
     }
 }
 
+impl From<FileReport> for Error {
+    fn from(r: FileReport) -> Error {
+        Error::ModelFile(Box::new(r))
+    }
+}
+
 /// Everything that can go wrong, each naming the problem and what to do about it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -57,7 +63,9 @@ pub enum Error {
         expected: Abi,
     },
     /// The runtime is a known release this crate cannot drive, or a build for another platform.
-    #[error("the RKLLM runtime {path:?} is release {release}, which edge-infer-rkllm cannot use: {why}")]
+    #[error(
+        "the RKLLM runtime {path:?} is release {release}, which edge-infer-rkllm cannot use: {why}"
+    )]
     RuntimeUnsupported {
         path: PathBuf,
         release: String,
@@ -115,7 +123,7 @@ pub enum Error {
     // ---- model file
     /// The model file has problems (all of them are listed).
     #[error("{0}")]
-    ModelFile(FileReport),
+    ModelFile(Box<FileReport>),
 
     // ---- parameters
     /// `max_context_len` outside 1..=16384.

@@ -114,9 +114,13 @@ mod tests {
         let a = Arc::new(RunGate::default());
         let b = Arc::new(RunGate::default());
         let g = a.acquire().unwrap();
-        assert!(a.acquire_until(Instant::now() + Duration::from_millis(20)).is_none());
+        assert!(a
+            .acquire_until(Instant::now() + Duration::from_millis(20))
+            .is_none());
         drop(g);
-        assert!(a.acquire_until(Instant::now() + Duration::from_millis(20)).is_some());
+        assert!(a
+            .acquire_until(Instant::now() + Duration::from_millis(20))
+            .is_some());
         let _s = a.serving();
         assert!(a.acquire().is_err(), "same model from its own callback");
         assert!(b.acquire().is_ok(), "another model is fine");

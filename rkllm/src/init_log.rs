@@ -55,7 +55,9 @@ impl InitLog {
                     "rkllm-runtime version" => {
                         log.runtime_version = RuntimeVersion::parse_prefix(value)
                     }
-                    "rknpu driver version" => log.driver_version = RuntimeVersion::parse_prefix(value),
+                    "rknpu driver version" => {
+                        log.driver_version = RuntimeVersion::parse_prefix(value)
+                    }
                     "platform" => log.platform = Some(value.to_owned()),
                     "rkllm-toolkit version" => {
                         log.toolkit_version = RuntimeVersion::parse_prefix(value)
@@ -77,7 +79,10 @@ impl InitLog {
         self.lines
             .iter()
             .filter(|l| {
-                l.starts_with("E ") || l.starts_with("W ") || l.contains("error") || l.contains("Error")
+                l.starts_with("E ")
+                    || l.starts_with("W ")
+                    || l.contains("error")
+                    || l.contains("Error")
             })
             .cloned()
             .collect()
@@ -85,7 +90,9 @@ impl InitLog {
 
     /// Whether the runtime warned that the RKNPU driver is too old.
     pub fn driver_too_low(&self) -> bool {
-        self.lines.iter().any(|l| l.contains("driver version is too low"))
+        self.lines
+            .iter()
+            .any(|l| l.contains("driver version is too low"))
     }
 }
 
@@ -215,13 +222,23 @@ mod tests {
         assert_eq!(log.runtime_version, Some(RuntimeVersion::new(1, 3, 0)));
         assert_eq!(log.driver_version, Some(RuntimeVersion::new(0, 9, 8)));
         assert_eq!(log.platform.as_deref(), Some("RK3588"));
-        assert_eq!(log.toolkit_version.as_ref().map(|v| v.to_string()).as_deref(), Some("1.2.1b1"));
-        assert_eq!((log.max_context_limit, log.npu_core_num), (Some(4096), Some(3)));
+        assert_eq!(
+            log.toolkit_version
+                .as_ref()
+                .map(|v| v.to_string())
+                .as_deref(),
+            Some("1.2.1b1")
+        );
+        assert_eq!(
+            (log.max_context_limit, log.npu_core_num),
+            (Some(4096), Some(3))
+        );
         assert_eq!(log.target_platform.as_deref(), Some("RK3588"));
         assert_eq!(log.model_dtype.as_deref(), Some("W8A8"));
         assert!(log.problems().is_empty() && !log.driver_too_low());
         let low = InitLog::parse(vec![
-            "W rkllm: Warning: Your rknpu driver version is too low, please upgrade to 0.9.7.".into(),
+            "W rkllm: Warning: Your rknpu driver version is too low, please upgrade to 0.9.7."
+                .into(),
         ]);
         assert!(low.driver_too_low() && low.problems().len() == 1);
     }

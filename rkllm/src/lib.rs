@@ -40,6 +40,7 @@ mod callback;
 pub mod checks;
 mod chunk;
 mod cross_attn;
+mod cstr;
 pub mod doctor;
 #[cfg(not(rkllm_abi_1_2))]
 mod embed;
@@ -71,7 +72,9 @@ pub use error::{Error, Result, RuntimeLoadError};
 pub use init_log::InitLog;
 pub use input::{Images, Input, InputKind, Role, IMAGE_PLACEHOLDER};
 pub use llm::Llm;
-pub use model_file::{FileCheck, FileReport, Header, Problem, DEFAULT_CONVERSION_CONTEXT, MAX_CONTEXT_LEN};
+pub use model_file::{
+    FileCheck, FileReport, Header, Problem, DEFAULT_CONVERSION_CONTEXT, MAX_CONTEXT_LEN,
+};
 pub use options::{InferMode, RunOptions};
 pub use release::{git_blob_id, known_releases, Platform, Release};
 pub use runtime::{AbiSource, Identity, Runtime, VersionCheck, ABI_ENV};

@@ -11,12 +11,10 @@
 //! * The runtime library stays mapped for the life of the process (RTLD_NODELETE).
 use crate::abort::{AbortHandle, Shared};
 use crate::callback::ResultView;
-use crate::cross_attn::CrossAttnBuffers;
+use crate::cstr::{cstring, path_cstring};
 use crate::error::{Error, Result};
 use crate::gate::lock;
 use crate::init_log::InitLog;
-use crate::options::RunOptions;
-use crate::prepared::{cstring, path_cstring, Prepared};
 use crate::runtime::Runtime;
 use edge_infer_rkllm_sys as sys;
 use std::ffi::{c_int, CString};
@@ -72,7 +70,8 @@ pub(crate) struct InitKeepAlive {
     pub(crate) tokenizer: *mut crate::tokenizer::Tokenizer,
     #[cfg(not(rkllm_abi_1_2))]
     pub(crate) embed: *mut crate::embed::EmbedFn,
-    pub(crate) cross_attn: Mutex<Option<Box<CrossAttnBuffers>>>,
+    /// The cross-attention buffers last given to the runtime (it may keep the pointers).
+    pub(crate) cross_attn: Mutex<Option<Box<dyn std::any::Any + Send + Sync>>>,
     pub(crate) param: Option<Box<sys::RKLLMParam>>,
 }
 
@@ -143,6 +142,7 @@ pub struct Llm {
     #[cfg(not(rkllm_abi_1_2))]
     pub(crate) init_sampling: sys::RKLLMSamplingParam,
     pub(crate) facts: Arc<Facts>,
+    #[cfg_attr(rkllm_abi_1_2, allow(dead_code))] // 1.2 takes them at init
     pub(crate) image_tags: Option<(String, String, String)>,
     pub(crate) template: Mutex<Template>,
     pub(crate) init_log: InitLog,
@@ -162,11 +162,6 @@ impl std::fmt::Debug for Llm {
 }
 
 impl Llm {
-    /// Starts a builder for the model at `model`.
-    pub fn builder(model: impl Into<PathBuf>) -> crate::LlmBuilder {
-        crate::LlmBuilder::new(model)
-    }
-
     /// The runtime in use.
     pub fn runtime(&self) -> &Runtime {
         &self.shared.rt
@@ -225,25 +220,10 @@ impl Llm {
             }
             return Ok((n, true));
         }
-        Ok((text.len() + t.system.len() + t.prefix.len() + t.postfix.len(), false))
-    }
-
-    /// Refuses a run whose inputs, with the history kept in the KV cache, cannot fit.
-    /// The caller holds the gate.
-    pub(crate) fn check_fits(&self, prepared: &Prepared, opts: &RunOptions) -> Result<()> {
-        let cached = if opts.keep_history { self.kv_sizes_gated()? } else { vec![0; self.n_batch] };
-        for (i, need) in prepared.needed.iter().enumerate() {
-            let cached = cached.get(i).copied().unwrap_or(0);
-            if cached + need.tokens >= self.max_context_len.max(0) as usize {
-                return Err(Error::PromptTooLong {
-                    tokens: need.tokens,
-                    cached,
-                    max_context_len: self.max_context_len,
-                    exact: need.exact,
-                });
-            }
-        }
-        Ok(())
+        Ok((
+            text.len() + t.system.len() + t.prefix.len() + t.postfix.len(),
+            false,
+        ))
     }
 
     /// A `Send + Sync` handle that aborts runs from other threads.
@@ -263,7 +243,11 @@ impl Llm {
         self.shared.is_running().unwrap_or(false)
     }
 
-    fn call(&self, function: &'static str, f: impl FnOnce(&sys::Api, sys::LLMHandle) -> c_int) -> Result<()> {
+    fn call(
+        &self,
+        function: &'static str,
+        f: impl FnOnce(&sys::Api, sys::LLMHandle) -> c_int,
+    ) -> Result<()> {
         let _guard = self.shared.gate.acquire()?;
         let rc = f(self.shared.api(), self.shared.handle());
         if rc != 0 {
@@ -276,29 +260,47 @@ impl Llm {
     pub fn clear_kv_cache(&self, keep_system_prompt: bool) -> Result<()> {
         self.call("rkllm_clear_kv_cache", |api, h| {
             // SAFETY: live handle, no run in progress (gate); NULL ranges mean "all".
-            unsafe { (api.rkllm_clear_kv_cache)(h, keep_system_prompt as c_int, null_mut(), null_mut()) }
-        })
-    }
-
-    /// Clears KV cache positions `range.start..range.end` (of every batch entry).
-    pub fn clear_kv_cache_range(&self, keep_system_prompt: bool, range: std::ops::Range<i32>) -> Result<()> {
-        if range.start < 0 || range.end < range.start {
-            return Err(Error::InvalidArgument(format!("bad KV cache range {range:?}")));
-        }
-        let (mut start, mut end) = (vec![range.start; self.n_batch], vec![range.end; self.n_batch]);
-        self.call("rkllm_clear_kv_cache", |api, h| {
-            // SAFETY: live handle, no run in progress; one entry per batch entry.
             unsafe {
-                (api.rkllm_clear_kv_cache)(h, keep_system_prompt as c_int, start.as_mut_ptr(), end.as_mut_ptr())
+                (api.rkllm_clear_kv_cache)(h, keep_system_prompt as c_int, null_mut(), null_mut())
             }
         })
     }
 
-    fn kv_sizes_gated(&self) -> Result<Vec<usize>> {
+    /// Clears KV cache positions `range.start..range.end` (of every batch entry).
+    pub fn clear_kv_cache_range(
+        &self,
+        keep_system_prompt: bool,
+        range: std::ops::Range<i32>,
+    ) -> Result<()> {
+        if range.start < 0 || range.end < range.start {
+            return Err(Error::InvalidArgument(format!(
+                "bad KV cache range {range:?}"
+            )));
+        }
+        let (mut start, mut end) = (
+            vec![range.start; self.n_batch],
+            vec![range.end; self.n_batch],
+        );
+        self.call("rkllm_clear_kv_cache", |api, h| {
+            // SAFETY: live handle, no run in progress; one entry per batch entry.
+            unsafe {
+                (api.rkllm_clear_kv_cache)(
+                    h,
+                    keep_system_prompt as c_int,
+                    start.as_mut_ptr(),
+                    end.as_mut_ptr(),
+                )
+            }
+        })
+    }
+
+    pub(crate) fn kv_sizes_gated(&self) -> Result<Vec<usize>> {
         // The runtime writes n_batch ints.
         let mut sizes = vec![0 as c_int; self.n_batch];
         // SAFETY: live handle, the caller holds the gate; `sizes` has n_batch entries.
-        let rc = unsafe { (self.shared.api().rkllm_get_kv_cache_size)(self.shared.handle(), sizes.as_mut_ptr()) };
+        let rc = unsafe {
+            (self.shared.api().rkllm_get_kv_cache_size)(self.shared.handle(), sizes.as_mut_ptr())
+        };
         if rc != 0 {
             return Err(Error::CallFailed {
                 function: "rkllm_get_kv_cache_size",
@@ -340,7 +342,12 @@ impl Llm {
 
     /// Declares function tools (a JSON array, validated first). The model answers with
     /// tool calls; reply with [`Input::tool_response`](crate::Input::tool_response).
-    pub fn set_function_tools(&self, system: &str, tools_json: &str, tool_response_tag: &str) -> Result<()> {
+    pub fn set_function_tools(
+        &self,
+        system: &str,
+        tools_json: &str,
+        tool_response_tag: &str,
+    ) -> Result<()> {
         let tools = crate::tools::validate_tools(tools_json)?;
         let (s, t, tag) = (
             cstring(system, "system prompt")?,
@@ -357,7 +364,9 @@ impl Llm {
     pub fn load_lora(&self, path: impl AsRef<Path>, name: &str, scale: f32) -> Result<()> {
         let path = path.as_ref();
         if !path.is_file() {
-            return Err(Error::InvalidArgument(format!("LoRA adapter {path:?} does not exist")));
+            return Err(Error::InvalidArgument(format!(
+                "LoRA adapter {path:?} does not exist"
+            )));
         }
         let p = path_cstring(path, "LoRA path")?;
         let n = cstring(name, "LoRA name")?;
@@ -387,24 +396,6 @@ impl Llm {
             // SAFETY: live handle, no run.
             unsafe { (api.rkllm_release_prompt_cache)(h) }
         })
-    }
-
-    pub(crate) fn set_cross_attn_raw(&self, buffers: Box<CrossAttnBuffers>) -> Result<()> {
-        let keep = self.keep.as_ref().expect("alive");
-        let _guard = self.shared.gate.acquire()?;
-        let mut param = buffers.param();
-        // SAFETY: live handle, no run (gate); the buffers are kept alive below, in case the
-        // runtime keeps the pointers instead of copying.
-        let rc = unsafe { (self.shared.api().rkllm_set_cross_attn_params)(self.shared.handle(), &mut param) };
-        if rc != 0 {
-            return Err(Error::CallFailed {
-                function: "rkllm_set_cross_attn_params",
-                code: rc,
-            });
-        }
-        // The previous buffers are replaced only now that the runtime has the new ones.
-        *lock(&keep.cross_attn) = Some(buffers);
-        Ok(())
     }
 
     /// The raw handle for calls this crate does not wrap. The gate is not held: don't use

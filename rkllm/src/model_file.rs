@@ -127,15 +127,6 @@ impl FileReport {
     pub fn warnings(&self) -> impl Iterator<Item = &Problem> {
         self.problems.iter().filter(|p| p.is_warning())
     }
-
-    /// `Err(Error::ModelFile)` when there are errors.
-    pub fn into_result(self) -> crate::Result<FileReport> {
-        if self.has_errors() {
-            Err(crate::Error::ModelFile(self))
-        } else {
-            Ok(self)
-        }
-    }
 }
 
 impl fmt::Display for FileReport {
@@ -204,9 +195,10 @@ impl FileCheck {
                 problems.push(Problem::ContextOutOfRange { requested: n });
             } else {
                 match header.as_ref().and_then(|h| h.max_context) {
-                    Some(limit) if n > limit => {
-                        problems.push(Problem::ContextAboveModelLimit { requested: n, limit })
-                    }
+                    Some(limit) if n > limit => problems.push(Problem::ContextAboveModelLimit {
+                        requested: n,
+                        limit,
+                    }),
                     Some(_) => {}
                     None if n > DEFAULT_CONVERSION_CONTEXT => {
                         problems.push(Problem::ContextAboveDefaultLimit { requested: n })
@@ -327,7 +319,11 @@ fn header(head: &[u8]) -> Header {
     Header {
         // The double's defaults, as its own documentation gives them.
         target_platform: Some(get("target_platform").unwrap_or("RK3588").to_owned()),
-        max_context: Some(get("max_context_len").and_then(|v| v.parse().ok()).unwrap_or(4096)),
+        max_context: Some(
+            get("max_context_len")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(4096),
+        ),
         test_double: true,
     }
 }
@@ -339,7 +335,9 @@ mod tests {
     #[test]
     fn other_formats_are_named() {
         assert!(other_format(b"GGUF\x03\0\0\0").unwrap().contains("GGUF"));
-        assert!(other_format(b"  <!DOCTYPE html><html>").unwrap().contains("HTML"));
+        assert!(other_format(b"  <!DOCTYPE html><html>")
+            .unwrap()
+            .contains("HTML"));
         assert!(other_format(b"\x7fELF\x02").is_some());
         assert_eq!(other_format(b"\0\0\0\x01RKLLM?"), None);
     }

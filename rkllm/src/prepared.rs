@@ -1,5 +1,6 @@
 //! A run's C structures, validated against the model and owned (with stable addresses)
 //! until the run has returned.
+use crate::cstr::{cstring, path_cstring};
 use crate::error::{Error, Result};
 use crate::input::{Images, Input, InputKind, IMAGE_PLACEHOLDER};
 use crate::llm::Llm;
@@ -63,14 +64,6 @@ impl Drop for Prepared {
     }
 }
 
-pub(crate) fn cstring(s: &str, what: &'static str) -> Result<CString> {
-    CString::new(s).map_err(|_| Error::InteriorNul { what })
-}
-
-pub(crate) fn path_cstring(p: &std::path::Path, what: &'static str) -> Result<CString> {
-    CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| Error::InteriorNul { what })
-}
-
 struct Builder<'l> {
     llm: &'l Llm,
     strings: Vec<CString>,
@@ -91,7 +84,13 @@ impl Builder<'_> {
         Ok(Needed { tokens, exact })
     }
 
-    fn check_rows(&self, what: &'static str, data: &[f32], rows: usize, checked: bool) -> Result<()> {
+    fn check_rows(
+        &self,
+        what: &'static str,
+        data: &[f32],
+        rows: usize,
+        checked: bool,
+    ) -> Result<()> {
         if rows == 0 || data.is_empty() || data.len() % rows != 0 {
             return Err(Error::InvalidArgument(format!(
                 "{what} of {} floats is not {rows} rows",
@@ -175,7 +174,9 @@ impl Builder<'_> {
                     exact: true,
                 }
             }
-            InputKind::Multimodal { prompt, images } => self.multimodal(&mut raw, prompt, images, input.checked)?,
+            InputKind::Multimodal { prompt, images } => {
+                self.multimodal(&mut raw, prompt, images, input.checked)?
+            }
         };
         Ok((raw, needed))
     }
@@ -206,12 +207,17 @@ impl Builder<'_> {
         text.tokens += rows;
         let prompt_ptr = self.keep_str(prompt, "prompt")? as *mut std::ffi::c_char;
         let mut data = images.data.clone();
-        let embed = if data.is_empty() { null_mut() } else { data.as_mut_ptr() };
+        let embed = if data.is_empty() {
+            null_mut()
+        } else {
+            data.as_mut_ptr()
+        };
         self.floats.push(data);
         raw.input_type = sys::RKLLM_INPUT_MULTIMODAL;
         #[cfg(not(rkllm_abi_1_2))]
         {
-            let (start, end, content) = match images.tags.as_ref().or(self.llm.image_tags.as_ref()) {
+            let (start, end, content) = match images.tags.as_ref().or(self.llm.image_tags.as_ref())
+            {
                 Some((s, e, c)) => (
                     self.keep_str(s, "image start tag")?,
                     self.keep_str(e, "image end tag")?,
@@ -255,6 +261,30 @@ impl Builder<'_> {
     }
 }
 
+impl Prepared {
+    /// Refuses a run whose inputs, with the history kept in the KV cache, cannot fit.
+    /// The caller holds the gate.
+    pub(crate) fn check_fits(&self, llm: &Llm, opts: &RunOptions) -> Result<()> {
+        let cached = if opts.keep_history {
+            llm.kv_sizes_gated()?
+        } else {
+            vec![0; llm.n_batch]
+        };
+        for (i, need) in self.needed.iter().enumerate() {
+            let cached = cached.get(i).copied().unwrap_or(0);
+            if cached + need.tokens >= llm.max_context_len.max(0) as usize {
+                return Err(Error::PromptTooLong {
+                    tokens: need.tokens,
+                    cached,
+                    max_context_len: llm.max_context_len,
+                    exact: need.exact,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Validates `inputs` (one, or n_batch) and `opts` against the model and builds the run's
 /// C structures.
 pub(crate) fn prepare(llm: &Llm, inputs: &[Input], opts: &RunOptions) -> Result<Prepared> {
@@ -286,7 +316,11 @@ pub(crate) fn prepare(llm: &Llm, inputs: &[Input], opts: &RunOptions) -> Result<
             });
         }
     }
-    let lora_name = opts.lora.as_deref().map(|n| b.keep_str(n, "LoRA name")).transpose()?;
+    let lora_name = opts
+        .lora
+        .as_deref()
+        .map(|n| b.keep_str(n, "LoRA name"))
+        .transpose()?;
     let cache_path = match &opts.save_prompt_cache {
         Some(p) => {
             let c = path_cstring(p, "prompt cache path")?;

@@ -113,12 +113,10 @@ pub(crate) fn identify(bytes: &[u8]) -> (Identity, String) {
 fn ambient_statement() -> Result<Option<(Abi, AbiSource)>> {
     match std::env::var(ABI_ENV) {
         Ok(v) if !v.trim().is_empty() => {
-            let abi = v
-                .parse::<Abi>()
-                .map_err(|reason| Error::BadAbiStatement {
-                    value: v.clone(),
-                    reason,
-                })?;
+            let abi = v.parse::<Abi>().map_err(|reason| Error::BadAbiStatement {
+                value: v.clone(),
+                reason,
+            })?;
             Ok(Some((abi, AbiSource::Environment)))
         }
         _ if cfg!(rkllm_abi_1_2) => Ok(Some((Abi::V1_2, AbiSource::Feature))),
@@ -230,7 +228,10 @@ impl Runtime {
         unsafe { Self::system_impl(None, check) }
     }
 
-    unsafe fn system_impl(stated: Option<(Abi, AbiSource)>, check: VersionCheck) -> Result<Runtime> {
+    unsafe fn system_impl(
+        stated: Option<(Abi, AbiSource)>,
+        check: VersionCheck,
+    ) -> Result<Runtime> {
         let lib = match Library::linked() {
             Ok(lib) => LibRef::Linked(lib),
             Err(edge_infer_rkllm_sys::LoadError::NotLinked) => {
@@ -240,7 +241,7 @@ impl Runtime {
                     unsafe { Library::load("librkllmrt.so") }.map_err(RuntimeLoadError::wrap)?,
                 )
             }
-            Err(e) => return Err(RuntimeLoadError::wrap(e).into()),
+            Err(e) => return Err(RuntimeLoadError::wrap(e)),
         };
         let path = lib.get().path().map(Path::to_path_buf);
         Self::finish(lib, path.as_deref(), stated, check)
@@ -293,7 +294,13 @@ impl Runtime {
             Some(s) => Some(s),
             None => ambient_statement()?,
         };
-        let source = decide(path, &identity, blob_id.as_deref().unwrap_or("?"), stated, check)?;
+        let source = decide(
+            path,
+            &identity,
+            blob_id.as_deref().unwrap_or("?"),
+            stated,
+            check,
+        )?;
         // SAFETY: the file was identified as a runtime of the compiled ABI (or the caller of
         // an unsafe constructor vouched for it).
         let lib = unsafe { Library::load(path) }.map_err(RuntimeLoadError::wrap)?;
@@ -334,7 +341,13 @@ impl Runtime {
             None => ambient_statement()?,
         };
         let shown = path.map_or_else(|| PathBuf::from("librkllmrt.so"), Path::to_path_buf);
-        let source = decide(&shown, &identity, blob_id.as_deref().unwrap_or("?"), stated, check)?;
+        let source = decide(
+            &shown,
+            &identity,
+            blob_id.as_deref().unwrap_or("?"),
+            stated,
+            check,
+        )?;
         Ok(Runtime {
             lib: Arc::new(lib),
             identity,
@@ -402,7 +415,9 @@ mod tests {
                 || crate::release::Platform::current().is_none();
             match (r.abi(), native) {
                 (_, false) => assert!(matches!(got, Err(Error::RuntimeUnsupported { .. }))),
-                (Some(a), true) if a == Abi::COMPILED => assert_eq!(got.unwrap(), AbiSource::Release),
+                (Some(a), true) if a == Abi::COMPILED => {
+                    assert_eq!(got.unwrap(), AbiSource::Release)
+                }
                 (Some(_), true) => {
                     let e = got.unwrap_err();
                     assert!(matches!(e, Error::RuntimeVersionMismatch { .. }), "{e}");
@@ -429,13 +444,30 @@ mod tests {
             decide(p(), &Identity::Unknown, "abc", stated, VersionCheck::Strict).unwrap(),
             AbiSource::Environment
         );
-        let other = if Abi::COMPILED == Abi::V1_2 { Abi::V1_3 } else { Abi::V1_2 };
+        let other = if Abi::COMPILED == Abi::V1_2 {
+            Abi::V1_3
+        } else {
+            Abi::V1_2
+        };
         assert!(matches!(
-            decide(p(), &Identity::Unknown, "abc", Some((other, AbiSource::Stated)), VersionCheck::Strict),
+            decide(
+                p(),
+                &Identity::Unknown,
+                "abc",
+                Some((other, AbiSource::Stated)),
+                VersionCheck::Strict
+            ),
             Err(Error::AbiStatementMismatch { .. })
         ));
         assert_eq!(
-            decide(p(), &Identity::Unknown, "abc", None, VersionCheck::AllowUnknown).unwrap(),
+            decide(
+                p(),
+                &Identity::Unknown,
+                "abc",
+                None,
+                VersionCheck::AllowUnknown
+            )
+            .unwrap(),
             AbiSource::Assumed
         );
     }
@@ -445,6 +477,9 @@ mod tests {
         let (i, id) = identify(b"\x7fELF...edge-infer RKLLM TEST DOUBLE abi=1.3...");
         assert_eq!(i, Identity::TestDouble(Abi::V1_3));
         assert_eq!(id.len(), 40);
-        assert_eq!(identify(b"\x7fELF rkllm-runtime version: %s").0, Identity::Unknown);
+        assert_eq!(
+            identify(b"\x7fELF rkllm-runtime version: %s").0,
+            Identity::Unknown
+        );
     }
 }

@@ -64,7 +64,10 @@ impl RuntimeVersion {
         }
         // A prerelease tag: letters then digits, directly after the numbers (`b1`, `rc2`).
         let letters = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let digits = rest[letters..].bytes().take_while(u8::is_ascii_digit).count();
+        let digits = rest[letters..]
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .count();
         let pre = if letters > 0 && letters <= 5 {
             rest[..letters + digits].to_owned()
         } else {
@@ -100,7 +103,11 @@ impl PartialOrd for RuntimeVersion {
 
 impl fmt::Display for RuntimeVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}{}", self.major, self.minor, self.patch, self.pre)
+        write!(
+            f,
+            "{}.{}.{}{}",
+            self.major, self.minor, self.patch, self.pre
+        )
     }
 }
 
@@ -219,7 +226,10 @@ mod tests {
     fn abi_acceptance() {
         assert!(Abi::V1_2.accepts(&v("1.2.1")) && Abi::V1_2.accepts(&v("1.2.3")));
         assert!(!Abi::V1_2.accepts(&v("1.2.0")));
-        assert!(!Abi::V1_2.accepts(&v("1.2.1b1")), "1.2.1b1 has another layout");
+        assert!(
+            !Abi::V1_2.accepts(&v("1.2.1b1")),
+            "1.2.1b1 has another layout"
+        );
         assert!(!Abi::V1_2.accepts(&v("1.3.0")));
         assert!(Abi::V1_3.accepts(&v("1.3.0")) && Abi::V1_3.accepts(&v("1.3.7")));
         assert!(!Abi::V1_3.accepts(&v("1.2.3")) && !Abi::V1_3.accepts(&v("2.3.0")));

@@ -6,7 +6,7 @@ use rkllm_test_double::{library_path, FakeModel, TempDir};
 
 fn problems(e: Error) -> Vec<Problem> {
     match e {
-        Error::ModelFile(r) => r.problems,
+        Error::ModelFile(r) => r.problems.clone(),
         e => panic!("not a file report: {e}"),
     }
 }
@@ -17,14 +17,23 @@ fn missing_empty_directory_unreadable_and_lfs_model_files() {
     let p = dir.path();
     let build = |m: &std::path::Path| Llm::builder(m).runtime(runtime()).build();
 
-    assert_eq!(problems(build(&p.join("nope.rkllm")).unwrap_err()), [Problem::Missing]);
+    assert_eq!(
+        problems(build(&p.join("nope.rkllm")).unwrap_err()),
+        [Problem::Missing]
+    );
     std::fs::write(p.join("empty.rkllm"), b"").unwrap();
-    assert_eq!(problems(build(&p.join("empty.rkllm")).unwrap_err()), [Problem::Empty]);
+    assert_eq!(
+        problems(build(&p.join("empty.rkllm")).unwrap_err()),
+        [Problem::Empty]
+    );
     assert_eq!(problems(build(p).unwrap_err()), [Problem::Directory]);
     // A symlink loop cannot be read (works as root too, unlike chmod 000).
     std::os::unix::fs::symlink(p.join("loop-b"), p.join("loop-a")).unwrap();
     std::os::unix::fs::symlink(p.join("loop-a"), p.join("loop-b")).unwrap();
-    assert!(matches!(problems(build(&p.join("loop-a")).unwrap_err())[..], [Problem::Unreadable(_)]));
+    assert!(matches!(
+        problems(build(&p.join("loop-a")).unwrap_err())[..],
+        [Problem::Unreadable(_)]
+    ));
     std::fs::write(
         p.join("lfs.rkllm"),
         "version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 123456789\n",
@@ -32,7 +41,12 @@ fn missing_empty_directory_unreadable_and_lfs_model_files() {
     .unwrap();
     let e = build(&p.join("lfs.rkllm")).unwrap_err();
     assert!(e.to_string().contains("git lfs pull"), "{e}");
-    assert_eq!(problems(e), [Problem::LfsPointer { size: Some(123456789) }]);
+    assert_eq!(
+        problems(e),
+        [Problem::LfsPointer {
+            size: Some(123456789)
+        }]
+    );
     std::fs::write(p.join("model.gguf"), b"GGUF\x03\0\0\0rest").unwrap();
     let e = build(&p.join("model.gguf")).unwrap_err();
     assert!(e.to_string().contains("GGUF"), "{e}");
@@ -42,33 +56,69 @@ fn missing_empty_directory_unreadable_and_lfs_model_files() {
 fn every_file_problem_is_reported_at_once_before_the_runtime() {
     let dir = TempDir::new("allatonce").unwrap();
     let m = dir.path().join("m.rkllm");
-    std::fs::write(&m, "version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 9\n").unwrap();
+    std::fs::write(
+        &m,
+        "version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 9\n",
+    )
+    .unwrap();
     // No runtime given: the file is checked before the system's runtime is looked for.
     let e = Llm::builder(&m).max_context_len(8192).build().unwrap_err();
     assert_eq!(
         problems(e),
-        [Problem::LfsPointer { size: Some(9) }, Problem::ContextAboveDefaultLimit { requested: 8192 }]
+        [
+            Problem::LfsPointer { size: Some(9) },
+            Problem::ContextAboveDefaultLimit { requested: 8192 }
+        ]
     );
 }
 
 #[test]
 fn header_limits_and_target_platform_are_checked_before_init() {
-    let f = fixture("header", FakeModel::default().max_context_len(2048).target_platform("RK3576"));
-    let report = FileCheck::new(&f.model).context(4096).board_platform("RK3588").run();
+    let f = fixture(
+        "header",
+        FakeModel::default()
+            .max_context_len(2048)
+            .target_platform("RK3576"),
+    );
+    let report = FileCheck::new(&f.model)
+        .context(4096)
+        .board_platform("RK3588")
+        .run();
     assert_eq!(
         report.problems,
         [
-            Problem::ContextAboveModelLimit { requested: 4096, limit: 2048 },
-            Problem::WrongPlatform { model: "RK3576".into(), board: "RK3588".into() },
+            Problem::ContextAboveModelLimit {
+                requested: 4096,
+                limit: 2048
+            },
+            Problem::WrongPlatform {
+                model: "RK3576".into(),
+                board: "RK3588".into()
+            },
         ]
     );
     // Through the builder, with the board read from a fake device tree.
     let root = TempDir::new("board").unwrap();
     std::fs::create_dir_all(root.path().join("proc/device-tree")).unwrap();
-    std::fs::write(root.path().join("proc/device-tree/compatible"), b"radxa,rock-5b\0rockchip,rk3588\0").unwrap();
-    let checks = HostChecks::default().root(root.path()).cpus_online(Check::Skip).npu(Check::Skip);
-    let e = builder(&f).host_checks(checks).max_context_len(4096).build().unwrap_err();
-    assert_eq!(problems(e).len(), 2, "both found before the runtime was asked");
+    std::fs::write(
+        root.path().join("proc/device-tree/compatible"),
+        b"radxa,rock-5b\0rockchip,rk3588\0",
+    )
+    .unwrap();
+    let checks = HostChecks::default()
+        .root(root.path())
+        .cpus_online(Check::Skip)
+        .npu(Check::Skip);
+    let e = builder(&f)
+        .host_checks(checks)
+        .max_context_len(4096)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        problems(e).len(),
+        2,
+        "both found before the runtime was asked"
+    );
 }
 
 #[test]
@@ -98,7 +148,10 @@ fn context_length_bounds_and_model_limit() {
     // Above the model's conversion limit: the double's header says so before init.
     assert_eq!(
         problems(builder(&f).max_context_len(512).build().unwrap_err()),
-        [Problem::ContextAboveModelLimit { requested: 512, limit: 256 }]
+        [Problem::ContextAboveModelLimit {
+            requested: 512,
+            limit: 256
+        }]
     );
     assert!(builder(&f).max_context_len(256).build().is_ok());
 }
@@ -221,19 +274,27 @@ fn runtime_of_the_other_abi_is_refused_before_the_library_is_used() {
     let other = library_path(other_abi());
     let e = Runtime::load(other).unwrap_err();
     match &e {
-        Error::RuntimeVersionMismatch { found, expected, .. } => {
+        Error::RuntimeVersionMismatch {
+            found, expected, ..
+        } => {
             assert!(found.contains("test double"), "{found}");
             assert_eq!(*expected, edge_infer_rkllm::Abi::COMPILED);
         }
         e => panic!("unexpected {e}"),
     }
     let f = fixture("mismatch", FakeModel::default());
-    let e = Llm::builder(&f.model).runtime_path(other).build().unwrap_err();
+    let e = Llm::builder(&f.model)
+        .runtime_path(other)
+        .build()
+        .unwrap_err();
     assert!(matches!(e, Error::RuntimeVersionMismatch { .. }), "{e}");
     let rt = Runtime::load(library_path(abi())).unwrap();
     assert!(rt.is_test_double());
     assert_eq!(rt.abi_source(), edge_infer_rkllm::AbiSource::TestDouble);
-    assert_eq!(rt.blob_id().unwrap(), edge_infer_rkllm::git_blob_id(&std::fs::read(library_path(abi())).unwrap()));
+    assert_eq!(
+        rt.blob_id().unwrap(),
+        edge_infer_rkllm::git_blob_id(&std::fs::read(library_path(abi())).unwrap())
+    );
 }
 
 #[test]
@@ -249,10 +310,19 @@ fn runtime_file_of_unknown_origin() {
         assert!(matches!(e, Error::RuntimeUnknown { .. }), "{e}");
     }
     // Stated (or allowed through): the loader then rejects the file cleanly.
-    assert!(matches!(Runtime::load_stated(&fake, edge_infer_rkllm::Abi::COMPILED), Err(Error::RuntimeLoad(_))));
+    assert!(matches!(
+        Runtime::load_stated(&fake, edge_infer_rkllm::Abi::COMPILED),
+        Err(Error::RuntimeLoad(_))
+    ));
     // SAFETY: the file is not a runtime at all; dlopen refuses it before anything is called.
-    assert!(matches!(unsafe { Runtime::load_with(&fake, VersionCheck::AllowUnknown) }, Err(Error::RuntimeLoad(_))));
-    assert!(matches!(Runtime::load(dir.path().join("missing.so")), Err(Error::RuntimeUnreadable { .. })));
+    assert!(matches!(
+        unsafe { Runtime::load_with(&fake, VersionCheck::AllowUnknown) },
+        Err(Error::RuntimeLoad(_))
+    ));
+    assert!(matches!(
+        Runtime::load(dir.path().join("missing.so")),
+        Err(Error::RuntimeUnreadable { .. })
+    ));
 }
 
 #[test]
@@ -260,7 +330,12 @@ fn system_runtime_reports_absence_cleanly() {
     match Runtime::system() {
         Ok(rt) => assert!(rt.path().is_some()),
         Err(e) => assert!(
-            matches!(e, Error::RuntimeLoad(_) | Error::RuntimeVersionMismatch { .. } | Error::RuntimeUnknown { .. }),
+            matches!(
+                e,
+                Error::RuntimeLoad(_)
+                    | Error::RuntimeVersionMismatch { .. }
+                    | Error::RuntimeUnknown { .. }
+            ),
             "{e}"
         ),
     }

@@ -33,7 +33,11 @@ fn streams_whole_characters_under_every_waiting_variant() {
         assert_eq!(perf.memory_usage_mb, 123.5);
         assert!(!summary.paused && !summary.aborted && summary.trailing_invalid.is_empty());
         // Async runs read the protocol the same way.
-        let (text, s) = llm.run_async(&Input::prompt("x"), &RunOptions::new()).unwrap().wait().unwrap();
+        let (text, s) = llm
+            .run_async(&Input::prompt("x"), &RunOptions::new())
+            .unwrap()
+            .wait()
+            .unwrap();
         assert_eq!(text, DEFAULT_REPLY, "{w} (async)");
         assert!(s.trailing_invalid.is_empty());
     }
@@ -44,7 +48,9 @@ fn max_new_tokens_cutting_a_character_reports_its_bytes_instead_of_replacing_the
     for w in ["split", "cumulative"] {
         let f = fixture("cut", FakeModel::default().reply("a🦀b").waiting(w));
         let llm = builder(&f).max_new_tokens(2).build().unwrap();
-        let (text, summary) = llm.generate(&Input::prompt("x"), &RunOptions::new()).unwrap();
+        let (text, summary) = llm
+            .generate(&Input::prompt("x"), &RunOptions::new())
+            .unwrap();
         assert_eq!(text, "a", "{w}");
         assert_eq!(summary.trailing_invalid, vec![0xF0], "{w}"); // first byte of 🦀, never completed
         assert_eq!(summary.perf.unwrap().generate_tokens, 2);
@@ -55,7 +61,12 @@ fn max_new_tokens_cutting_a_character_reports_its_bytes_instead_of_replacing_the
 fn init_max_new_tokens_limits_generation() {
     let f = fixture("maxnew", FakeModel::default().reply("abcdefghij"));
     let llm = builder(&f).max_new_tokens(4).build().unwrap();
-    assert_eq!(llm.generate(&Input::prompt("x"), &RunOptions::new()).unwrap().0, "abcd");
+    assert_eq!(
+        llm.generate(&Input::prompt("x"), &RunOptions::new())
+            .unwrap()
+            .0,
+        "abcd"
+    );
     assert_eq!(query(Some(&llm), "param_max_new_tokens"), 4);
 }
 
@@ -74,7 +85,12 @@ fn per_run_overrides_reach_the_runtime() {
     assert_eq!(query(Some(&llm), "last_max_new_tokens"), 3);
     assert_eq!(query(Some(&llm), "last_top_k"), 7);
     assert_eq!(query(Some(&llm), "last_temperature_milli"), 800);
-    assert_eq!(llm.generate(&Input::prompt("x"), &RunOptions::new()).unwrap().0, "abcdefghij");
+    assert_eq!(
+        llm.generate(&Input::prompt("x"), &RunOptions::new())
+            .unwrap()
+            .0,
+        "abcdefghij"
+    );
     assert_eq!(query(Some(&llm), "last_top_k"), 40);
 }
 
@@ -82,7 +98,9 @@ fn per_run_overrides_reach_the_runtime() {
 #[test]
 fn per_run_overrides_are_typed_errors_on_1_2() {
     let (_f, llm) = llm("override12", FakeModel::default());
-    let e = llm.generate(&Input::prompt("x"), &RunOptions::new().max_new_tokens(3)).unwrap_err();
+    let e = llm
+        .generate(&Input::prompt("x"), &RunOptions::new().max_new_tokens(3))
+        .unwrap_err();
     assert!(matches!(e, Error::NotInAbi { .. }), "{e}");
     let opts = RunOptions::new().sampling(edge_infer_rkllm::Sampling::new().top_k(1));
     let e = llm.generate(&Input::prompt("x"), &opts).unwrap_err();
@@ -92,7 +110,10 @@ fn per_run_overrides_are_typed_errors_on_1_2() {
 #[test]
 fn pause_keeps_state_and_the_next_run_resumes_with_or_without_a_finish() {
     for pf in ["none", "finish"] {
-        let (_f, llm) = llm("pause", FakeModel::default().reply("abcdef").pause_final(pf));
+        let (_f, llm) = llm(
+            "pause",
+            FakeModel::default().reply("abcdef").pause_final(pf),
+        );
         let mut first = String::new();
         let s = llm
             .run(&Input::prompt("go"), &RunOptions::new(), |c| {
@@ -107,8 +128,13 @@ fn pause_keeps_state_and_the_next_run_resumes_with_or_without_a_finish() {
         assert_eq!(first, "ab", "{pf}: no text after the pause");
         assert!(s.paused, "{pf}");
         assert_eq!(s.perf.is_some(), pf == "finish", "{pf}");
-        assert!(llm.kv_cache_size().unwrap() > 0, "KV cache kept while paused");
-        let (rest, s2) = llm.generate(&Input::prompt(""), &RunOptions::new()).unwrap();
+        assert!(
+            llm.kv_cache_size().unwrap() > 0,
+            "KV cache kept while paused"
+        );
+        let (rest, s2) = llm
+            .generate(&Input::prompt(""), &RunOptions::new())
+            .unwrap();
         assert_eq!(rest, "cdef", "{pf}");
         assert!(!s2.paused);
     }
@@ -116,10 +142,18 @@ fn pause_keeps_state_and_the_next_run_resumes_with_or_without_a_finish() {
 
 #[test]
 fn async_runs_pause_too() {
-    let (_f, llm) = llm("apause", FakeModel::default().reply("abcdefghij").token_delay_ms(5));
-    let mut run = llm.run_async(&Input::prompt("go"), &RunOptions::new()).unwrap();
+    let (_f, llm) = llm(
+        "apause",
+        FakeModel::default().reply("abcdefghij").token_delay_ms(5),
+    );
+    let mut run = llm
+        .run_async(&Input::prompt("go"), &RunOptions::new())
+        .unwrap();
     let first = run.next().unwrap();
-    assert!(matches!(first, AsyncEvent::Text { ref text, .. } if text == "a"), "{first:?}");
+    assert!(
+        matches!(first, AsyncEvent::Text { ref text, .. } if text == "a"),
+        "{first:?}"
+    );
     run.pause();
     let mut text = String::from("a");
     let mut summary = None;
@@ -135,7 +169,9 @@ fn async_runs_pause_too() {
     assert!(text.len() < 10, "paused early: {text}");
     assert_eq!(query(Some(&llm), "runs"), 1);
     // The model is free again, and the rest of the reply comes next.
-    let (rest, _) = llm.generate(&Input::prompt(""), &RunOptions::new()).unwrap();
+    let (rest, _) = llm
+        .generate(&Input::prompt(""), &RunOptions::new())
+        .unwrap();
     assert_eq!(format!("{text}{rest}"), "abcdefghij");
 }
 
@@ -148,16 +184,26 @@ fn keep_history_accumulates_the_kv_cache() {
     assert_eq!(query(Some(&llm), "last_keep_history"), 1);
     llm.generate(&Input::prompt("de"), &keep).unwrap();
     assert_eq!(llm.kv_cache_size().unwrap(), 5 + 2 + 2);
-    llm.generate(&Input::prompt("x"), &RunOptions::new()).unwrap();
+    llm.generate(&Input::prompt("x"), &RunOptions::new())
+        .unwrap();
     assert_eq!(llm.kv_cache_size().unwrap(), 0);
 }
 
-fn abort_mid_run(llm: &edge_infer_rkllm::Llm) -> (edge_infer_rkllm::Result<edge_infer_rkllm::RunSummary>, Duration, usize) {
+fn abort_mid_run(
+    llm: &edge_infer_rkllm::Llm,
+) -> (
+    edge_infer_rkllm::Result<edge_infer_rkllm::RunSummary>,
+    Duration,
+    usize,
+) {
     let handle = llm.abort_handle();
     let (tx, rx) = std::sync::mpsc::channel();
     let aborter = std::thread::spawn(move || {
         rx.recv().unwrap(); // first token seen
-        assert!(handle.is_running().unwrap(), "is_running is not blocked by the run lock");
+        assert!(
+            handle.is_running().unwrap(),
+            "is_running is not blocked by the run lock"
+        );
         handle.abort().unwrap();
         Instant::now()
     });
@@ -187,7 +233,9 @@ fn abort_from_another_thread_under_every_final_variant() {
         assert!(latency < Duration::from_secs(5), "{fin}: {latency:?}");
         assert!(!llm.is_running());
         // The next run is untouched.
-        let (t, s2) = llm.generate(&Input::prompt("x"), &RunOptions::new()).unwrap();
+        let (t, s2) = llm
+            .generate(&Input::prompt("x"), &RunOptions::new())
+            .unwrap();
         assert_eq!(t, DEFAULT_REPLY);
         assert!(!s2.aborted);
     }
@@ -203,7 +251,10 @@ fn the_runtime_goes_on_generating_for_its_abort_delay() {
     println!("abort took effect after {latency:?} ({n} tokens streamed)");
     assert!(s.aborted);
     assert!(latency >= Duration::from_millis(1200), "{latency:?}");
-    assert!(query(Some(&llm), "generated_after_abort") > 0, "tokens came after the abort");
+    assert!(
+        query(Some(&llm), "generated_after_abort") > 0,
+        "tokens came after the abort"
+    );
     assert!(t0.elapsed() < Duration::from_secs(10));
 }
 
@@ -226,7 +277,12 @@ fn panic_in_the_callback_is_reported_after_the_run_and_the_model_stays_usable() 
     }
     assert_eq!(seen, 3, "no callback after the panic");
     assert!(!llm.is_running());
-    assert_eq!(llm.generate(&Input::prompt("x"), &RunOptions::new()).unwrap().0, "abcdefgh");
+    assert_eq!(
+        llm.generate(&Input::prompt("x"), &RunOptions::new())
+            .unwrap()
+            .0,
+        "abcdefgh"
+    );
 }
 
 #[test]
@@ -237,17 +293,27 @@ fn callback_reentering_the_model_is_an_error_not_a_deadlock_but_another_model_is
     let mut other_text = None;
     llm.run(&Input::prompt("x"), &RunOptions::new(), |_| {
         inner.get_or_insert_with(|| llm.kv_cache_size());
-        other_text.get_or_insert_with(|| other.generate(&Input::prompt("y"), &RunOptions::new()).map(|t| t.0));
+        other_text.get_or_insert_with(|| {
+            other
+                .generate(&Input::prompt("y"), &RunOptions::new())
+                .map(|t| t.0)
+        });
         Control::Continue
     })
     .unwrap();
-    assert!(matches!(inner, Some(Err(Error::InvalidArgument(_)))), "{inner:?}");
+    assert!(
+        matches!(inner, Some(Err(Error::InvalidArgument(_)))),
+        "{inner:?}"
+    );
     assert_eq!(other_text.unwrap().unwrap(), "zz");
 }
 
 #[test]
 fn two_threads_running_on_one_handle_are_serialised() {
-    let (_f, llm) = llm("twothreads", FakeModel::default().reply("abcdefghijkl").token_delay_ms(2));
+    let (_f, llm) = llm(
+        "twothreads",
+        FakeModel::default().reply("abcdefghijkl").token_delay_ms(2),
+    );
     let overlaps_before = query(None, "overlaps");
     std::thread::scope(|s| {
         let a = s.spawn(|| llm.generate(&Input::prompt("one"), &RunOptions::new()));
@@ -255,7 +321,11 @@ fn two_threads_running_on_one_handle_are_serialised() {
         assert_eq!(a.join().unwrap().unwrap().0, "abcdefghijkl");
         assert_eq!(b.join().unwrap().unwrap().0, "abcdefghijkl");
     });
-    assert_eq!(query(None, "overlaps") - overlaps_before, 0, "the double saw overlapping runs");
+    assert_eq!(
+        query(None, "overlaps") - overlaps_before,
+        0,
+        "the double saw overlapping runs"
+    );
     assert_eq!(query(Some(&llm), "runs"), 2);
 }
 
@@ -275,11 +345,40 @@ fn callback_need_not_be_send_or_static() {
 #[test]
 fn error_state_is_a_typed_error() {
     let (_f, llm) = llm("error", FakeModel::default());
-    let err = llm.generate(&Input::prompt("#ERROR# please"), &RunOptions::new()).unwrap_err();
-    assert!(matches!(err, Error::RunFailed { error_state: true, .. }), "{err}");
-    let err = llm.run_async(&Input::prompt("#ERROR#"), &RunOptions::new()).unwrap().wait().unwrap_err();
-    assert!(matches!(err, Error::RunFailed { error_state: true, .. }), "{err}");
-    assert_eq!(llm.generate(&Input::prompt("x"), &RunOptions::new()).unwrap().0, DEFAULT_REPLY);
+    let err = llm
+        .generate(&Input::prompt("#ERROR# please"), &RunOptions::new())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::RunFailed {
+                error_state: true,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = llm
+        .run_async(&Input::prompt("#ERROR#"), &RunOptions::new())
+        .unwrap()
+        .wait()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::RunFailed {
+                error_state: true,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        llm.generate(&Input::prompt("x"), &RunOptions::new())
+            .unwrap()
+            .0,
+        DEFAULT_REPLY
+    );
 }
 
 #[test]
@@ -287,20 +386,35 @@ fn a_refused_input_that_never_calls_back_is_a_typed_error() {
     // ABI.md: a bad input returns 0 and never calls back (run_async, #321); for rkllm_run
     // that is unknown, so both variants.
     let (_f, llm) = llm("badinput", FakeModel::default());
-    let e = llm.generate(&Input::prompt("#BADINPUT#"), &RunOptions::new()).unwrap_err();
+    let e = llm
+        .generate(&Input::prompt("#BADINPUT#"), &RunOptions::new())
+        .unwrap_err();
     assert!(matches!(e, Error::NotRun { code: 0 }), "{e}");
-    let e = llm.run_async(&Input::prompt("#BADINPUT#"), &RunOptions::new()).unwrap().wait().unwrap_err();
+    let e = llm
+        .run_async(&Input::prompt("#BADINPUT#"), &RunOptions::new())
+        .unwrap()
+        .wait()
+        .unwrap_err();
     assert!(matches!(e, Error::NotRun { code: 0 }), "{e}");
     let (_f, llm) = common::llm("badinput-err", FakeModel::default().bad_input("error"));
-    let e = llm.generate(&Input::prompt("#BADINPUT#"), &RunOptions::new()).unwrap_err();
+    let e = llm
+        .generate(&Input::prompt("#BADINPUT#"), &RunOptions::new())
+        .unwrap_err();
     assert!(matches!(e, Error::RunFailed { .. }), "{e}");
-    assert_eq!(llm.generate(&Input::prompt("x"), &RunOptions::new()).unwrap().0, DEFAULT_REPLY);
+    assert_eq!(
+        llm.generate(&Input::prompt("x"), &RunOptions::new())
+            .unwrap()
+            .0,
+        DEFAULT_REPLY
+    );
 }
 
 #[test]
 fn async_run_delivers_events() {
     let (_f, llm) = llm("async", FakeModel::default());
-    let run = llm.run_async(&Input::prompt("hi"), &RunOptions::new()).unwrap();
+    let run = llm
+        .run_async(&Input::prompt("hi"), &RunOptions::new())
+        .unwrap();
     let mut text = String::new();
     let mut finished = None;
     for ev in run {
@@ -313,16 +427,34 @@ fn async_run_delivers_events() {
     assert_eq!(text, DEFAULT_REPLY);
     let s = finished.expect("Finished is the last event");
     assert_eq!(s.perf.unwrap().generate_tokens, pieces(DEFAULT_REPLY));
-    assert_eq!(llm.run_async(&Input::prompt("x"), &RunOptions::new()).unwrap().wait().unwrap().0, DEFAULT_REPLY);
+    assert_eq!(
+        llm.run_async(&Input::prompt("x"), &RunOptions::new())
+            .unwrap()
+            .wait()
+            .unwrap()
+            .0,
+        DEFAULT_REPLY
+    );
     assert_eq!(query(None, "overlaps"), 0);
-    assert_eq!(query(None, "run_async_defect_calls"), 0, "rkllm_run_async is never called");
+    assert_eq!(
+        query(None, "run_async_defect_calls"),
+        0,
+        "rkllm_run_async is never called"
+    );
 }
 
 #[test]
 fn blocking_run_after_async_run_waits_for_it() {
-    let (_f, llm) = llm("async-then-sync", FakeModel::default().reply("abcdef").token_delay_ms(3));
-    let run = llm.run_async(&Input::prompt("x"), &RunOptions::new()).unwrap();
-    let (text, _) = llm.generate(&Input::prompt("y"), &RunOptions::new()).unwrap(); // waits
+    let (_f, llm) = llm(
+        "async-then-sync",
+        FakeModel::default().reply("abcdef").token_delay_ms(3),
+    );
+    let run = llm
+        .run_async(&Input::prompt("x"), &RunOptions::new())
+        .unwrap();
+    let (text, _) = llm
+        .generate(&Input::prompt("y"), &RunOptions::new())
+        .unwrap(); // waits
     assert_eq!(text, "abcdef");
     assert_eq!(run.wait().unwrap().0, "abcdef");
 }
@@ -332,7 +464,9 @@ fn dropping_the_model_during_an_async_run_aborts_waits_and_destroys_under_every_
     for fin in ABORT_FINAL {
         let (_f, llm) = llm("drop-async", quick_abort().abort_final(fin));
         let destroyed_running_before = query(None, "destroyed_while_running");
-        let mut run = llm.run_async(&Input::prompt("#LONG#"), &RunOptions::new()).unwrap();
+        let mut run = llm
+            .run_async(&Input::prompt("#LONG#"), &RunOptions::new())
+            .unwrap();
         assert!(matches!(run.next(), Some(AsyncEvent::Text { .. })));
         let t = Instant::now();
         drop(llm);
@@ -343,7 +477,11 @@ fn dropping_the_model_during_an_async_run_aborts_waits_and_destroys_under_every_
             e => panic!("{fin}: unexpected last event {e:?}"),
         }
         assert!(run.is_finished());
-        assert_eq!(query(None, "destroyed_while_running") - destroyed_running_before, 0, "{fin}");
+        assert_eq!(
+            query(None, "destroyed_while_running") - destroyed_running_before,
+            0,
+            "{fin}"
+        );
         assert!(matches!(run.abort(), Err(Error::Destroyed)));
     }
 }
@@ -351,17 +489,27 @@ fn dropping_the_model_during_an_async_run_aborts_waits_and_destroys_under_every_
 #[test]
 fn dropping_an_async_run_aborts_it() {
     let (_f, llm) = llm("drop-run", quick_abort());
-    let run = llm.run_async(&Input::prompt("#LONG#"), &RunOptions::new()).unwrap();
+    let run = llm
+        .run_async(&Input::prompt("#LONG#"), &RunOptions::new())
+        .unwrap();
     std::thread::sleep(Duration::from_millis(20));
     drop(run);
     let t = Instant::now();
-    assert_eq!(llm.generate(&Input::prompt("x"), &RunOptions::new()).unwrap().0, DEFAULT_REPLY);
+    assert_eq!(
+        llm.generate(&Input::prompt("x"), &RunOptions::new())
+            .unwrap()
+            .0,
+        DEFAULT_REPLY
+    );
     assert!(t.elapsed() < Duration::from_secs(5));
 }
 
 #[test]
 fn abort_from_inside_the_callback_stops_this_run_only() {
-    let (_f, llm) = llm("abort-inside", quick_abort().reply("abcdefghijklmnop").token_delay_ms(5));
+    let (_f, llm) = llm(
+        "abort-inside",
+        quick_abort().reply("abcdefghijklmnop").token_delay_ms(5),
+    );
     let mut n = 0;
     let s = llm
         .run(&Input::prompt("x"), &RunOptions::new(), |_| {
@@ -374,15 +522,22 @@ fn abort_from_inside_the_callback_stops_this_run_only() {
         .unwrap();
     assert!(s.aborted);
     assert!(n < 16, "stopped early ({n} chunks)");
-    let (t, s2) = llm.generate(&Input::prompt("x"), &RunOptions::new()).unwrap();
+    let (t, s2) = llm
+        .generate(&Input::prompt("x"), &RunOptions::new())
+        .unwrap();
     assert_eq!(t, "abcdefghijklmnop");
     assert!(!s2.aborted);
 }
 
 #[test]
 fn an_ended_async_run_can_never_abort_the_next_run() {
-    let (_f, llm) = llm("abort-identity", quick_abort().reply("abcdefghij").token_delay_ms(10));
-    let mut first = llm.run_async(&Input::prompt("one"), &RunOptions::new()).unwrap();
+    let (_f, llm) = llm(
+        "abort-identity",
+        quick_abort().reply("abcdefghij").token_delay_ms(10),
+    );
+    let mut first = llm
+        .run_async(&Input::prompt("one"), &RunOptions::new())
+        .unwrap();
     while first.next().is_some() {}
     assert!(first.is_finished());
     std::thread::scope(|s| {
@@ -403,14 +558,22 @@ fn no_abort_reaches_an_idle_runtime_even_where_idle_aborts_are_sticky() {
     // Variant: an abort made while idle kills the runtime's next run.
     let (_f, llm) = llm("sticky", quick_abort().abort_sticky(true).reply("abc"));
     let idle_before = query(None, "idle_aborts");
-    let mut run = llm.run_async(&Input::prompt("x"), &RunOptions::new()).unwrap();
+    let mut run = llm
+        .run_async(&Input::prompt("x"), &RunOptions::new())
+        .unwrap();
     while run.next().is_some() {}
     run.abort().unwrap();
     llm.abort().unwrap();
     llm.abort_handle().abort().unwrap();
     drop(run);
-    assert_eq!(query(None, "idle_aborts"), idle_before, "rkllm_abort was called while idle");
-    let (text, s) = llm.generate(&Input::prompt("x"), &RunOptions::new()).unwrap();
+    assert_eq!(
+        query(None, "idle_aborts"),
+        idle_before,
+        "rkllm_abort was called while idle"
+    );
+    let (text, s) = llm
+        .generate(&Input::prompt("x"), &RunOptions::new())
+        .unwrap();
     assert_eq!(text, "abc");
     assert!(!s.aborted);
 }
@@ -418,10 +581,15 @@ fn no_abort_reaches_an_idle_runtime_even_where_idle_aborts_are_sticky() {
 #[test]
 fn a_run_that_never_returns_is_leaked_on_purpose_not_freed() {
     let f = fixture("hang", quick_abort().hang_after_abort(true));
-    let llm = builder(&f).drop_timeout(Duration::from_millis(300)).build().unwrap();
+    let llm = builder(&f)
+        .drop_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
     let handle = llm.raw_handle();
     let late_before = query(None, "late_callbacks");
-    let mut run = llm.run_async(&Input::prompt("#LONG#"), &RunOptions::new()).unwrap();
+    let mut run = llm
+        .run_async(&Input::prompt("#LONG#"), &RunOptions::new())
+        .unwrap();
     assert!(matches!(run.next(), Some(AsyncEvent::Text { .. })));
     drop(run); // aborts; the run then hangs in the runtime
     while query(None, "hung_runs") == 0 {
@@ -430,7 +598,10 @@ fn a_run_that_never_returns_is_leaked_on_purpose_not_freed() {
     let t = Instant::now();
     drop(llm);
     let took = t.elapsed();
-    assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(5), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
     // Not destroyed: the double still knows the (leaked) handle.
     assert_eq!(query_raw(handle, "runs"), 1, "the handle was destroyed");
     // The runtime comes back and calls back once more: into memory we kept, not freed.
@@ -442,12 +613,23 @@ fn a_run_that_never_returns_is_leaked_on_purpose_not_freed() {
 
 #[test]
 fn async_run_timeouts_for_a_silent_runtime() {
-    let (_f, llm) = llm("async-timeout", quick_abort().reply("abc").token_delay_ms(300));
-    let mut run = llm.run_async(&Input::prompt("hi"), &RunOptions::new()).unwrap();
+    let (_f, llm) = llm(
+        "async-timeout",
+        quick_abort().reply("abc").token_delay_ms(300),
+    );
+    let mut run = llm
+        .run_async(&Input::prompt("hi"), &RunOptions::new())
+        .unwrap();
     let first = run.next_timeout(Duration::from_secs(10)).unwrap();
-    assert!(matches!(first, Some(AsyncEvent::Text { ref text, .. }) if text == "a"), "{first:?}");
+    assert!(
+        matches!(first, Some(AsyncEvent::Text { ref text, .. }) if text == "a"),
+        "{first:?}"
+    );
     let e = run.next_timeout(Duration::from_millis(20)).unwrap_err();
-    assert!(matches!(e, Error::Timeout(d) if d == Duration::from_millis(20)), "{e}");
+    assert!(
+        matches!(e, Error::Timeout(d) if d == Duration::from_millis(20)),
+        "{e}"
+    );
     let mut text = String::from("a");
     while let Some(ev) = run.next_timeout(Duration::from_secs(10)).unwrap() {
         if let AsyncEvent::Text { text: t, .. } = ev {

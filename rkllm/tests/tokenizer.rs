@@ -92,7 +92,10 @@ fn bad_tokenizer_file_is_a_typed_error() {
 #[test]
 fn tokenizer_callback_is_used_by_a_1_3_runtime() {
     // The real runtime calls it only for models without a tokenizer of their own.
-    let f = fixture("tok-cb", FakeModel::default().reply("ok").internal_tokenizer(false));
+    let f = fixture(
+        "tok-cb",
+        FakeModel::default().reply("ok").internal_tokenizer(false),
+    );
     let tj = write_tokenizer(f.dir.path());
     let llm = builder(&f)
         .tokenizer(&tj)
@@ -115,8 +118,13 @@ fn tokenizer_callback_is_used_by_a_1_3_runtime() {
     assert_eq!(s.perf.unwrap().prefill_tokens, 4);
     // A model with its own tokenizer: the callback is registered but not used.
     let g = fixture("tok-cb-internal", FakeModel::default().reply("ok"));
-    let llm = builder(&g).tokenizer(&tj).tokenizer_callback(true).build().unwrap();
-    llm.generate(&Input::prompt("the lazy dog"), &RunOptions::new()).unwrap();
+    let llm = builder(&g)
+        .tokenizer(&tj)
+        .tokenizer_callback(true)
+        .build()
+        .unwrap();
+    llm.generate(&Input::prompt("the lazy dog"), &RunOptions::new())
+        .unwrap();
     assert_eq!(query(Some(&llm), "tokenizer_calls"), 0);
     // Token ids are checked against the tokenizer's vocabulary (9 words).
     assert_eq!(llm.vocab_size(), Some(9));

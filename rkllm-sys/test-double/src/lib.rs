@@ -131,11 +131,18 @@ pub fn anonymous_library_path(abi: Abi) -> &'static Path {
 /// `lib` must be a test-double build (it exports `rkllm_test_double_release_hung`).
 pub unsafe fn release_hung_runs(lib: &Path) {
     extern "C" {
-        fn dlopen(filename: *const std::ffi::c_char, flag: std::ffi::c_int) -> *mut std::ffi::c_void;
-        fn dlsym(handle: *mut std::ffi::c_void, symbol: *const std::ffi::c_char) -> *mut std::ffi::c_void;
+        fn dlopen(
+            filename: *const std::ffi::c_char,
+            flag: std::ffi::c_int,
+        ) -> *mut std::ffi::c_void;
+        fn dlsym(
+            handle: *mut std::ffi::c_void,
+            symbol: *const std::ffi::c_char,
+        ) -> *mut std::ffi::c_void;
     }
     const RTLD_NOW: std::ffi::c_int = 2;
-    let path = std::ffi::CString::new(lib.as_os_str().as_encoded_bytes()).expect("path without NUL");
+    let path =
+        std::ffi::CString::new(lib.as_os_str().as_encoded_bytes()).expect("path without NUL");
     // SAFETY: the caller vouches for `lib`; dlopen of an already loaded object only bumps
     // its count, and the symbol is the double's `void (void)`.
     unsafe {
@@ -294,7 +301,10 @@ mod tests {
     #[test]
     fn doubles_are_built_with_the_real_log_format_and_no_version_literal() {
         for abi in [Abi::V1_2, Abi::V1_3] {
-            for (path, marked) in [(library_path(abi), true), (anonymous_library_path(abi), false)] {
+            for (path, marked) in [
+                (library_path(abi), true),
+                (anonymous_library_path(abi), false),
+            ] {
                 let bytes = std::fs::read(path).expect("test double was built");
                 assert!(contains(
                     &bytes,

@@ -26,7 +26,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// The binaries edge-infer ships, whose execute bit is checked where they are found.
-pub const TOOLS: &[&str] = &["edge-bench", "doctor", "npu_stream", "stream", "chat", "route"];
+pub const TOOLS: &[&str] = &[
+    "edge-bench",
+    "doctor",
+    "npu_stream",
+    "stream",
+    "chat",
+    "route",
+];
 
 /// Which runtime the doctor examines.
 #[derive(Debug, Clone)]
@@ -60,7 +67,9 @@ impl Doctor {
             model: None,
             context: 4096,
             cpu_mask: RK3588_A76_MASK,
-            tools_dir: std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)),
+            tools_dir: std::env::current_exe()
+                .ok()
+                .and_then(|p| p.parent().map(Path::to_path_buf)),
             generation: true,
             prompt: "Hello".into(),
         }
@@ -114,7 +123,11 @@ impl Doctor {
         let rt = self.runtime_check(&mut findings);
         findings.push(self.driver_check(rt.as_ref()));
         findings.push(match check_npu(&root.join("dev")) {
-            Ok(node) => Finding::new("npu-device", Status::Ok, format!("NPU device {}", node.display())),
+            Ok(node) => Finding::new(
+                "npu-device",
+                Status::Ok,
+                format!("NPU device {}", node.display()),
+            ),
             Err(e) => Finding::new("npu-device", Status::Fail, e.to_string()),
         });
         findings.push(system::cma(root));
@@ -142,9 +155,15 @@ impl Doctor {
         match loaded {
             Ok(rt) => {
                 let what = match rt.identity() {
-                    Identity::Release(r) => format!("Rockchip release {} ({})", r.version, r.platform),
-                    Identity::TestDouble(_) => "edge-infer's TEST DOUBLE (a fake runtime, no NPU)".into(),
-                    Identity::Unknown => "not a release edge-infer knows (a vendor rebuild?)".into(),
+                    Identity::Release(r) => {
+                        format!("Rockchip release {} ({})", r.version, r.platform)
+                    }
+                    Identity::TestDouble(_) => {
+                        "edge-infer's TEST DOUBLE (a fake runtime, no NPU)".into()
+                    }
+                    Identity::Unknown => {
+                        "not a release edge-infer knows (a vendor rebuild?)".into()
+                    }
                     Identity::Unchecked => "not identified".into(),
                 };
                 let how = match rt.abi_source() {
@@ -158,7 +177,11 @@ impl Doctor {
                 let mut f = Finding::new(
                     "runtime",
                     Status::Ok,
-                    format!("{}: {what}; ABI {} {how}", rt.path().map_or("?".into(), |p| p.display().to_string()), Abi::COMPILED),
+                    format!(
+                        "{}: {what}; ABI {} {how}",
+                        rt.path().map_or("?".into(), |p| p.display().to_string()),
+                        Abi::COMPILED
+                    ),
                 );
                 if let Some(id) = rt.blob_id() {
                     f = f.detail(format!("git blob id {id}"));
@@ -208,7 +231,11 @@ impl Doctor {
 
     fn model_check(&self, findings: &mut Vec<Finding>) -> bool {
         let Some(model) = &self.model else {
-            findings.push(Finding::new("model", Status::Skip, "no model given (--model)"));
+            findings.push(Finding::new(
+                "model",
+                Status::Skip,
+                "no model given (--model)",
+            ));
             return false;
         };
         let mut check = FileCheck::new(model).context(self.context);
@@ -269,7 +296,10 @@ impl Doctor {
             let mut f = Finding::new(
                 "tools",
                 Status::Fail,
-                format!("{} tool(s) without the execute bit (lost in a copy or an archive)", not_exec.len()),
+                format!(
+                    "{} tool(s) without the execute bit (lost in a copy or an archive)",
+                    not_exec.len()
+                ),
             );
             for p in not_exec {
                 f = f.detail(format!("chmod +x {}", p.display()));
@@ -277,9 +307,17 @@ impl Doctor {
             return f;
         }
         if found.is_empty() {
-            Finding::new("tools", Status::Info, format!("no edge-infer tools in {}", dir.display()))
+            Finding::new(
+                "tools",
+                Status::Info,
+                format!("no edge-infer tools in {}", dir.display()),
+            )
         } else {
-            Finding::new("tools", Status::Ok, format!("{} executable in {}", found.join(", "), dir.display()))
+            Finding::new(
+                "tools",
+                Status::Ok,
+                format!("{} executable in {}", found.join(", "), dir.display()),
+            )
         }
     }
 
@@ -288,7 +326,11 @@ impl Doctor {
             return Finding::new("generation", Status::Skip, "not asked for");
         }
         let (Some(rt), true, Some(model)) = (rt, model_ok, &self.model) else {
-            return Finding::new("generation", Status::Skip, "needs a working runtime and model");
+            return Finding::new(
+                "generation",
+                Status::Skip,
+                "needs a working runtime and model",
+            );
         };
         let double = rt.is_test_double();
         let checks = crate::HostChecks::default().root(&self.root);
@@ -320,10 +362,16 @@ impl Doctor {
         };
         let ttft = first.map(|f| f - start);
         let tps = match &s.perf {
-            Some(p) if p.generate_time_ms > 0.0 => p.generate_tokens as f64 * 1000.0 / p.generate_time_ms as f64,
+            Some(p) if p.generate_time_ms > 0.0 => {
+                p.generate_tokens as f64 * 1000.0 / p.generate_time_ms as f64
+            }
             _ => {
                 let secs = first.map_or(0.0, |f| (end - f).as_secs_f64());
-                if secs > 0.0 { chunks.saturating_sub(1) as f64 / secs } else { 0.0 }
+                if secs > 0.0 {
+                    chunks.saturating_sub(1) as f64 / secs
+                } else {
+                    0.0
+                }
             }
         };
         let log = llm.init_log();
@@ -335,7 +383,11 @@ impl Doctor {
                 ttft.map_or("-".into(), |t| format!("{:.1} ms", t.as_secs_f64() * 1e3)),
                 s.perf.map_or(chunks as i32, |p| p.generate_tokens),
                 load,
-                if double { " -- TEST DOUBLE: these timings mean nothing" } else { "" }
+                if double {
+                    " -- TEST DOUBLE: these timings mean nothing"
+                } else {
+                    ""
+                }
             ),
         );
         if let Some(v) = &log.runtime_version {

@@ -29,17 +29,25 @@ pub(crate) fn board(root: &Path) -> (Finding, Option<String>) {
         .filter(|s| !s.is_empty())
         .map(|s| String::from_utf8_lossy(s).into_owned())
         .collect();
-    let rk3588 = entries.iter().any(|e| e == "rockchip,rk3588" || e == "rockchip,rk3588s");
+    let rk3588 = entries
+        .iter()
+        .any(|e| e == "rockchip,rk3588" || e == "rockchip,rk3588s");
     if rk3588 {
         let f = Finding::new(
             "board",
             Status::Ok,
-            format!("RK3588 board: {}", model.as_deref().unwrap_or("model not reported")),
+            format!(
+                "RK3588 board: {}",
+                model.as_deref().unwrap_or("model not reported")
+            ),
         );
         return (f, None);
     }
     let why = if compatible.is_none() {
-        format!("{} has no device tree (proc/device-tree/compatible)", root.display())
+        format!(
+            "{} has no device tree (proc/device-tree/compatible)",
+            root.display()
+        )
     } else {
         format!("the device tree says {entries:?}, not rockchip,rk3588")
     };
@@ -69,7 +77,9 @@ pub(crate) fn big_cores(root: &Path, mask: u32) -> Finding {
             Status::Warn,
             format!("the kernel reports no cpu_capacity; mask {mask:#x} names CPUs {masked:?}"),
         )
-        .detail("on RK3588 the fast Cortex-A76 cores are 4-7 (mask 0xF0); check `lscpu` if unsure");
+        .detail(
+            "on RK3588 the fast Cortex-A76 cores are 4-7 (mask 0xF0); check `lscpu` if unsure",
+        );
     };
     let big: Vec<u32> = caps.iter().filter(|c| c.1 == max).map(|c| c.0).collect();
     let big_mask: u32 = big.iter().map(|c| 1u32 << c).sum();
@@ -84,7 +94,9 @@ pub(crate) fn big_cores(root: &Path, mask: u32) -> Finding {
             Status::Fail,
             format!("mask {mask:#x} names CPUs {offline:?}, which are not online"),
         )
-        .detail(format!("online: {online:?}; big cores: {big:?} (mask {big_mask:#x})"));
+        .detail(format!(
+            "online: {online:?}; big cores: {big:?} (mask {big_mask:#x})"
+        ));
     }
     if big_mask == mask {
         Finding::new(
@@ -96,7 +108,9 @@ pub(crate) fn big_cores(root: &Path, mask: u32) -> Finding {
         Finding::new(
             "big-cores",
             Status::Warn,
-            format!("the big cores are {big:?} (mask {big_mask:#x}) but the runtime is given {mask:#x}"),
+            format!(
+                "the big cores are {big:?} (mask {big_mask:#x}) but the runtime is given {mask:#x}"
+            ),
         )
         .detail(format!(
             "little cores in the mask slow the runtime's CPU work: use cpu_mask = {big_mask:#x}"
@@ -117,7 +131,11 @@ pub(crate) fn governors(root: &Path) -> Finding {
         .unwrap_or_default();
     policies.sort_by_key(|p| p[6..].parse::<u32>().unwrap_or(u32::MAX));
     if policies.is_empty() {
-        return Finding::new("cpu-governor", Status::Info, "no cpufreq policies: the CPU clocks are fixed");
+        return Finding::new(
+            "cpu-governor",
+            Status::Info,
+            "no cpufreq policies: the CPU clocks are fixed",
+        );
     }
     let mut worst = Status::Ok;
     let mut lines = Vec::new();

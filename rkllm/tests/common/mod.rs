@@ -38,7 +38,9 @@ pub fn fixture(tag: &str, fake: FakeModel) -> Fixture {
 }
 
 pub fn builder(f: &Fixture) -> LlmBuilder {
-    Llm::builder(&f.model).runtime(runtime()).max_context_len(1024)
+    Llm::builder(&f.model)
+        .runtime(runtime())
+        .max_context_len(1024)
 }
 
 pub fn llm(tag: &str, fake: FakeModel) -> (Fixture, Llm) {
