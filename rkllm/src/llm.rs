@@ -82,6 +82,7 @@ unsafe impl Send for InitKeepAlive {}
 // SAFETY: as above.
 unsafe impl Sync for InitKeepAlive {}
 
+#[cfg(any(not(rkllm_abi_1_2), feature = "tokenizer"))]
 fn free<T>(p: *mut T) {
     if !p.is_null() {
         // SAFETY: every pointer here came from Box::into_raw and is freed once.
