@@ -312,11 +312,12 @@ impl LlmBuilder {
         // 3. runtime (identified before any call into it)
         let rt = match (b.runtime, b.runtime_path) {
             (Some(rt), _) => rt,
-            // SAFETY: `version_check` is Strict unless the caller used the unsafe setter.
             (None, Some(p)) => match b.runtime_abi {
                 Some(abi) if b.version_check == VersionCheck::Strict => {
                     Runtime::load_stated(p, abi)?
                 }
+                // SAFETY: `version_check` is Strict unless the caller used the unsafe
+                // setter, whose contract is this call's.
                 _ => unsafe { Runtime::load_with(p, b.version_check)? },
             },
             (None, None) => match b.runtime_abi {
@@ -637,4 +638,42 @@ fn copy_fields(d: &sys::RKLLMParam, p: &mut sys::RKLLMParam) {
     y.enabled_cpus_mask = x.enabled_cpus_mask;
     y.n_batch = x.n_batch;
     y.use_cross_attn = x.use_cross_attn;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_c_bool_that_is_not_0_or_1_is_an_abi_error_not_ub() {
+        let mut d = *zeroed_param();
+        check_bools(&d).unwrap();
+        d.skip_special_token = 1;
+        check_bools(&d).unwrap();
+        d.is_async = 0xAB; // what an unwritten byte or another layout would give
+        let e = check_bools(&d).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::BadDefaultParam {
+                    field: "is_async",
+                    value: 0xAB,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn defaults_are_copied_into_zeroed_memory_field_by_field() {
+        // SAFETY: plain data; every byte 0xAB stands for memory the runtime left unwritten.
+        let mut d: sys::RKLLMParam =
+            unsafe { std::mem::transmute([0xABu8; std::mem::size_of::<sys::RKLLMParam>()]) };
+        d.max_context_len = 512;
+        let mut p = zeroed_param();
+        copy_fields(&d, &mut p);
+        assert_eq!(p.max_context_len, 512);
+        assert!(p.extend_param.reserved.iter().all(|&b| b == 0));
+    }
 }
