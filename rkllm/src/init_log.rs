@@ -112,10 +112,15 @@ pub(crate) fn capture<R>(enabled: bool, f: impl FnOnce() -> R) -> (R, Vec<String
     (r, lines)
 }
 
+/// How long to wait, after fds 1/2 are back, for the pipe's end: a process the runtime
+/// started during init may hold the write end open, and must not hang init.
+const DRAIN: std::time::Duration = std::time::Duration::from_millis(500);
+
 struct Stream {
     fd: RawFd,
     saved: OwnedFd,
-    reader: std::thread::JoinHandle<Vec<u8>>,
+    /// What was read so far, and whether the pipe has ended.
+    seen: std::sync::Arc<(Mutex<(Vec<u8>, bool)>, std::sync::Condvar)>,
 }
 
 struct Redirect {
@@ -167,26 +172,31 @@ impl Redirect {
             return None;
         }
         drop(write); // fd 1/2 now holds the only write end
-        let reader = std::thread::Builder::new()
+        let seen =
+            std::sync::Arc::new((Mutex::new((Vec::new(), false)), std::sync::Condvar::new()));
+        let shared = seen.clone();
+        // Detached: it forwards until the pipe ends, even if that is after init.
+        std::thread::Builder::new()
             .name("rkllm-init-log".into())
             .spawn(move || {
                 let mut read = std::fs::File::from(read);
                 let mut through = std::fs::File::from(through);
-                let mut all = Vec::new();
                 let mut buf = [0u8; 4096];
                 loop {
                     match std::io::Read::read(&mut read, &mut buf) {
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
                             let _ = through.write_all(&buf[..n]);
-                            all.extend_from_slice(&buf[..n]);
+                            let mut s = shared.0.lock().unwrap_or_else(|e| e.into_inner());
+                            s.0.extend_from_slice(&buf[..n]);
                         }
                     }
                 }
-                all
+                shared.0.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+                shared.1.notify_all();
             })
             .ok()?;
-        Some(Stream { fd, saved, reader })
+        Some(Stream { fd, saved, seen })
     }
 
     fn finish(self) -> Vec<String> {
@@ -196,7 +206,13 @@ impl Redirect {
             // SAFETY: puts the original descriptor back on fd 1/2, which closes the pipe's
             // write end there: the reader sees EOF once no other copy is open.
             unsafe { libc::dup2(s.saved.as_raw_fd(), s.fd) };
-            let bytes = s.reader.join().unwrap_or_default();
+            let (lock, cv) = &*s.seen;
+            let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+            let (guard, _) = cv
+                .wait_timeout_while(guard, DRAIN, |(_, ended)| !*ended)
+                .unwrap_or_else(|e| e.into_inner());
+            let bytes = guard.0.clone();
+            drop(guard);
             lines.extend(
                 String::from_utf8_lossy(&bytes)
                     .lines()
@@ -241,6 +257,27 @@ mod tests {
                 .into(),
         ]);
         assert!(low.driver_too_low() && low.problems().len() == 1);
+    }
+
+    #[test]
+    fn a_process_holding_the_pipe_does_not_hang_init() {
+        let t = std::time::Instant::now();
+        let (mut child, lines) = capture(true, || {
+            // SAFETY: writes a literal to fd 1.
+            unsafe { libc::write(1, b"before\n".as_ptr().cast(), 7) };
+            // Inherits fds 1 and 2, i.e. the pipes' write ends, for 3 s.
+            std::process::Command::new("sleep")
+                .arg("3")
+                .spawn()
+                .unwrap()
+        });
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            t.elapsed()
+        );
+        assert!(lines.contains(&"before".to_string()), "{lines:?}");
+        child.wait().unwrap();
     }
 
     #[test]
