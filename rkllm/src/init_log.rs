@@ -116,11 +116,13 @@ pub(crate) fn capture<R>(enabled: bool, f: impl FnOnce() -> R) -> (R, Vec<String
 /// started during init may hold the write end open, and must not hang init.
 const DRAIN: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// What a reader has read so far, and whether its pipe has ended.
+type Seen = std::sync::Arc<(Mutex<(Vec<u8>, bool)>, std::sync::Condvar)>;
+
 struct Stream {
     fd: RawFd,
     saved: OwnedFd,
-    /// What was read so far, and whether the pipe has ended.
-    seen: std::sync::Arc<(Mutex<(Vec<u8>, bool)>, std::sync::Condvar)>,
+    seen: Seen,
 }
 
 struct Redirect {
