@@ -189,7 +189,13 @@ fn main() -> anyhow::Result<()> {
                     }
                     let _ = write!(out, "{t}");
                 }
-                Event::Done(_) => {}
+                Event::ToolCall(c) => {
+                    let _ = write!(out, "\n[tool call {} {}({})]", c.id, c.name, c.arguments);
+                }
+                Event::Warning(w) => {
+                    let _ = write!(out, "\n[warning: {w}]");
+                }
+                _ => {}
             }
             let _ = out.flush();
             ControlFlow::Continue(())

@@ -556,7 +556,8 @@ fn build_chat_layer(src: &Path, out: &Path, pin: &Pin) {
         for e in entries.flatten() {
             let path = e.path();
             let name = e.file_name().to_string_lossy().into_owned();
-            if path.extension().is_some_and(|x| x == "cpp") && !COMMON_UNUSED.contains(&name.as_str())
+            if path.extension().is_some_and(|x| x == "cpp")
+                && !COMMON_UNUSED.contains(&name.as_str())
             {
                 files.push(path);
             }

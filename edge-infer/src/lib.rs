@@ -71,9 +71,9 @@ pub use reasoning::{Markers, ReasoningMode};
 pub use request::{ContextPolicy, Message, Request, Role, Sampling};
 pub use router::{RouteReport, Routed};
 pub use session::ChatSession;
-pub use tools::{ResponseFormat, Tool, ToolCall, ToolChoice, Warning};
 #[cfg(feature = "async")]
 pub use stream::AsyncEventStream;
+pub use tools::{ResponseFormat, Tool, ToolCall, ToolChoice, Warning};
 
 /// Compile-time checks of the documented thread-safety.
 #[allow(dead_code)]

@@ -24,8 +24,8 @@ use std::sync::{Arc, OnceLock};
 
 use crossbeam_channel::{Receiver, Sender};
 use edge_infer_llama::{
-    ChatMessage, ChatPrompt, ChatRequest, ChatSampler, ChatStream, ChatTemplate, Context, ContextParams,
-    GenerateOptions, Model, ModelParams, Prompt, ReasoningFormat, Token,
+    ChatMessage, ChatPrompt, ChatRequest, ChatSampler, ChatStream, ChatTemplate, Context,
+    ContextParams, GenerateOptions, Model, ModelParams, Prompt, ReasoningFormat, Token,
 };
 
 use crate::config::{BackendKind, ModelConfig};
@@ -184,8 +184,22 @@ fn worker(
     for job in jobs {
         match job {
             Job::Generate(req, tx) => {
-                let mut out = Output::new(req.stop.clone(), req.reasoning, req.markers.clone(), None, tx);
-                let result = generate(&settings.name, &model, &template, &mut ctx, &req, &mut out, &cancel);
+                let mut out = Output::new(
+                    req.stop.clone(),
+                    req.reasoning,
+                    req.markers.clone(),
+                    None,
+                    tx,
+                );
+                let result = generate(
+                    &settings.name,
+                    &model,
+                    &template,
+                    &mut ctx,
+                    &req,
+                    &mut out,
+                    &cancel,
+                );
                 out.end(result.map(Event::Done));
             }
             Job::Reset(done) => {
@@ -205,7 +219,12 @@ fn chat_message(m: &Message) -> ChatMessage {
 
 /// The chat layer's view of a request.
 fn chat_request(req: &Request, messages: &[Message]) -> ChatRequest {
-    let mut r = ChatRequest::new(messages.iter().map(chat_message).collect())
+    let mut chat: Vec<ChatMessage> = messages.iter().map(chat_message).collect();
+    if let Some(p) = &req.prefill {
+        chat.push(ChatMessage::assistant(p.clone()));
+    }
+    let mut r = ChatRequest::new(chat)
+        .continue_final_message(req.prefill.is_some())
         .tools(req.tools.iter().cloned().map(Into::into).collect())
         .tool_choice((&req.tool_choice).into())
         .thinking(req.thinking.unwrap_or(true) && req.reasoning_budget != Some(0))
@@ -239,7 +258,9 @@ fn render(
     messages: &[Message],
 ) -> Result<Rendered, ModelError> {
     if template.info().explicit {
-        return Ok(Rendered::Chat(Box::new(template.render(&chat_request(req, messages))?)));
+        return Ok(Rendered::Chat(Box::new(
+            template.render(&chat_request(req, messages))?,
+        )));
     }
     if !req.tools.is_empty() {
         return Err(ModelError::Unsupported(
@@ -253,7 +274,11 @@ fn render(
         ));
     }
     let chat: Vec<ChatMessage> = messages.iter().map(chat_message).collect();
-    Ok(Rendered::Plain(model.apply_chat_template(&chat, true)?))
+    let mut prompt = model.apply_chat_template(&chat, true)?;
+    if let Some(p) = &req.prefill {
+        prompt.push_str(p);
+    }
+    Ok(Rendered::Plain(prompt))
 }
 
 /// The control tokens that reasoning markers are made of. llama.cpp drops control
@@ -345,7 +370,8 @@ fn generate(
     }
     let mut picker = match &rendered {
         Rendered::Chat(prompt) => {
-            let sampler = ChatSampler::new(model, prompt, &sampling, req.reasoning_budget).map_err(llama)?;
+            let sampler =
+                ChatSampler::new(model, prompt, &sampling, req.reasoning_budget).map_err(llama)?;
             for &t in sampler.preserved_tokens() {
                 if !render_tokens.contains(&t) {
                     render_tokens.push(t);
@@ -363,11 +389,14 @@ fn generate(
             let grammar = match (&req.grammar, req.response_format.schema()) {
                 (Some(_), Some(_)) => {
                     return Err(Error::InvalidRequest(
-                        "a grammar and a JSON response format cannot both constrain the reply".into(),
+                        "a grammar and a JSON response format cannot both constrain the reply"
+                            .into(),
                     ))
                 }
                 (Some(g), None) => Some(g.clone()),
-                (None, Some(schema)) => Some(edge_infer_llama::json_schema_to_grammar(&schema).map_err(llama)?),
+                (None, Some(schema)) => {
+                    Some(edge_infer_llama::json_schema_to_grammar(&schema).map_err(llama)?)
+                }
                 (None, None) => None,
             };
             let chain = match grammar {

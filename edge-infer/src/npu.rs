@@ -169,7 +169,13 @@ fn worker(mut state: State, jobs: Receiver<Job>) {
     for job in jobs {
         match job {
             Job::Generate(req, tx) => {
-                let mut out = Output::new(req.stop.clone(), req.reasoning, req.markers.clone(), None, tx);
+                let mut out = Output::new(
+                    req.stop.clone(),
+                    req.reasoning,
+                    req.markers.clone(),
+                    None,
+                    tx,
+                );
                 let result = state.generate(&req, &mut out);
                 if result.is_err() {
                     // The cache may hold part of a failed run: start afresh next time.
@@ -270,7 +276,8 @@ impl State {
             } else {
                 let text = flatten(&messages, (!system_in_runtime).then_some(system.as_str()));
                 Plan {
-                    input: input_for(messages.last().expect("validated"), &text).thinking(thinking(req)),
+                    input: input_for(messages.last().expect("validated"), &text)
+                        .thinking(thinking(req)),
                     incremental: false,
                     cached: 0,
                 }
@@ -472,15 +479,28 @@ impl Generator for RkllmGenerator {
 
     fn submit(&mut self, request: &Request, events: EventSender) -> Result<()> {
         request.validate()?;
-        let unsupported = |what| Err(Error::model(&self.info.name, BackendKind::Rkllm, ModelError::Unsupported(what)));
+        let unsupported = |what| {
+            Err(Error::model(
+                &self.info.name,
+                BackendKind::Rkllm,
+                ModelError::Unsupported(what),
+            ))
+        };
         if request.grammar.is_some() {
             return unsupported("grammar-constrained output (RKLLM has no grammar sampler)");
         }
+        if request.prefill.is_some() {
+            return unsupported("a reply prefill (RKLLM cannot continue an assistant turn)");
+        }
         if request.response_format.schema().is_some() {
-            return unsupported("a JSON response format (RKLLM has no grammar sampler to enforce it)");
+            return unsupported(
+                "a JSON response format (RKLLM has no grammar sampler to enforce it)",
+            );
         }
         if request.reasoning_budget.is_some_and(|b| b > 0) {
-            return unsupported("a reasoning budget above 0 (RKLLM cannot end the thinking early; 0 turns it off)");
+            return unsupported(
+                "a reasoning budget above 0 (RKLLM cannot end the thinking early; 0 turns it off)",
+            );
         }
         if !request.tools.is_empty() && !self.parses_chat {
             return unsupported(

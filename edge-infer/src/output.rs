@@ -245,7 +245,9 @@ impl Output {
                 Ok(outcome) => {
                     deliver(&mut self.deltas, &mut self.sink, p.reasons);
                     for problem in outcome.problems {
-                        self.sink.send(Event::Warning(Warning::RejectedToolCall(problem.to_string())));
+                        self.sink.send(Event::Warning(Warning::RejectedToolCall(
+                            problem.to_string(),
+                        )));
                     }
                     for call in outcome.tool_calls {
                         let call = ToolCall::from(call);
@@ -253,7 +255,9 @@ impl Output {
                         self.sink.send(Event::ToolCall(call));
                     }
                 }
-                Err(e) => self.sink.send(Event::Warning(Warning::RejectedToolCall(e.to_string()))),
+                Err(e) => self
+                    .sink
+                    .send(Event::Warning(Warning::RejectedToolCall(e.to_string()))),
             }
         }
         self.sink.finish_splitter();

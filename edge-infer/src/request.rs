@@ -218,6 +218,7 @@ pub struct Request {
     pub(crate) thinking: Option<bool>,
     pub(crate) reasoning_budget: Option<u32>,
     pub(crate) template_kwargs: Map<String, Value>,
+    pub(crate) prefill: Option<String>,
     pub(crate) reasoning: ReasoningMode,
     pub(crate) markers: Vec<Markers>,
     pub(crate) grammar: Option<String>,
@@ -246,6 +247,7 @@ impl Request {
             thinking: None,
             reasoning_budget: None,
             template_kwargs: Map::new(),
+            prefill: None,
             reasoning: ReasoningMode::Drop,
             markers: Markers::common(),
             grammar: None,
@@ -307,6 +309,13 @@ impl Request {
     /// template has thinking.
     pub fn reasoning_budget(mut self, tokens: u32) -> Self {
         self.reasoning_budget = Some(tokens);
+        self
+    }
+    /// The start of the reply: the model continues this text, which counts as its own (e.g.
+    /// a tool-call opener, so that a small model calls a tool at once). The llama.cpp
+    /// backend only: RKLLM cannot continue an assistant turn.
+    pub fn prefill(mut self, text: impl Into<String>) -> Self {
+        self.prefill = Some(text.into()).filter(|t| !t.is_empty());
         self
     }
     /// An extra variable for the chat template (`chat_template_kwargs`).
@@ -373,7 +382,10 @@ impl Request {
             if !self.tools.iter().any(|t| &t.name == name) {
                 return Err(Error::InvalidRequest(format!(
                     "tool_choice names `{name}`, which is not among the tools ({:?})",
-                    self.tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>()
+                    self.tools
+                        .iter()
+                        .map(|t| t.name.as_str())
+                        .collect::<Vec<_>>()
                 )));
             }
         }
@@ -477,11 +489,22 @@ mod tests {
 
     #[test]
     fn bad_tools_json_is_a_typed_error() {
-        for bad in ["[{", "{}", "[]", r#"[{"name": 1}]"#] {
-            let e = Request::user("x").tools(bad).unwrap_err();
+        for bad in [
+            "[{",
+            "{}",
+            "[1]",
+            r#"[{"name": 1}]"#,
+            r#"[{"type": "function"}]"#,
+        ] {
+            let e = Request::user("x").tools_json(bad).unwrap_err();
             assert!(matches!(e, Error::InvalidTools(_)), "{bad}: {e}");
         }
-        let e = Request::user("x").tools("[{").unwrap_err().to_string();
+        let e = Request::user("x").tools_json("[{").unwrap_err().to_string();
         assert!(e.contains("EOF"), "{e}");
+        assert!(Request::user("x")
+            .tools_json("[]")
+            .unwrap()
+            .tools
+            .is_empty());
     }
 }

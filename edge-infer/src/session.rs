@@ -65,6 +65,16 @@ impl ChatSession {
         self
     }
 
+    /// Replaces the settings used for the next turns (e.g. a tool choice for one turn).
+    pub fn set_settings(&mut self, settings: Request) {
+        self.settings = settings;
+    }
+
+    /// The settings used for each turn.
+    pub fn current_settings(&self) -> &Request {
+        &self.settings
+    }
+
     /// Sends a user message, streaming the reply into `on_event` (returning
     /// `ControlFlow::Break(())` cancels). The reply (its text and tool calls) joins the
     /// history.
@@ -151,7 +161,8 @@ impl ChatSession {
         let drop_n = stats.dropped_messages.min(self.history.len());
         self.history.drain(..drop_n);
         self.history.extend(new);
-        self.history.push(Message::assistant(answer).with_tool_calls(calls));
+        self.history
+            .push(Message::assistant(answer).with_tool_calls(calls));
         Ok(stats)
     }
 

@@ -54,8 +54,13 @@ impl Tool {
 
     /// OpenAI's JSON for a list of tools.
     pub fn to_openai_json(tools: &[Tool]) -> String {
-        Value::Array(tools.iter().map(|t| edge_infer_llama::Tool::from(t.clone()).to_openai_value()).collect())
-            .to_string()
+        Value::Array(
+            tools
+                .iter()
+                .map(|t| edge_infer_llama::Tool::from(t.clone()).to_openai_value())
+                .collect(),
+        )
+        .to_string()
     }
 }
 

@@ -47,9 +47,10 @@ mod vocab;
 pub use backend::{build_profile, cpu_features, system_info};
 pub use cancel::CancelHandle;
 pub use chat::{
-    apply_template, json_schema_to_grammar, ChatDelta, ChatGrammar, ChatMessage, ChatOutcome, ChatParser, ChatPrompt,
-    ChatRequest, ChatSampler, ChatStream, ChatTemplate, GrammarTrigger, ParsedCall, ParsedMessage, ReasoningFormat,
-    TemplateInfo, ThinkingTags, Tool, ToolCall, ToolCallProblem, ToolChoice,
+    apply_template, json_schema_to_grammar, ChatDelta, ChatGrammar, ChatMessage, ChatOutcome,
+    ChatParser, ChatPrompt, ChatRequest, ChatSampler, ChatStream, ChatTemplate, GrammarTrigger,
+    ParsedCall, ParsedMessage, ReasoningFormat, TemplateInfo, ThinkingTags, Tool, ToolCall,
+    ToolCallProblem, ToolChoice,
 };
 pub use context::Context;
 pub use cpu::{big_cores, default_threads};

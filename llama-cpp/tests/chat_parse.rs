@@ -8,7 +8,9 @@
 
 mod common;
 
-use edge_infer_llama::{ChatDelta, ChatMessage, ChatRequest, ChatStream, ChatTemplate, Tool, ToolCallProblem};
+use edge_infer_llama::{
+    ChatDelta, ChatMessage, ChatRequest, ChatStream, ChatTemplate, Tool, ToolCallProblem,
+};
 use serde_json::{json, Value};
 
 fn tools() -> Vec<Tool> {
@@ -141,12 +143,23 @@ fn cases() -> Vec<Case> {
 
 fn render(c: &Case) -> edge_infer_llama::ChatPrompt {
     template(c.template)
-        .render(&ChatRequest::new(vec![ChatMessage::user("Find rust news, or compute 6*7.")]).tools(tools()))
+        .render(
+            &ChatRequest::new(vec![ChatMessage::user("Find rust news, or compute 6*7.")])
+                .tools(tools()),
+        )
         .unwrap()
 }
 
 /// Feeds `pieces` to a stream; returns what the deltas add up to and the outcome.
-fn stream(prompt: &edge_infer_llama::ChatPrompt, pieces: &[&str]) -> (String, String, Vec<(String, String)>, edge_infer_llama::ChatOutcome) {
+fn stream(
+    prompt: &edge_infer_llama::ChatPrompt,
+    pieces: &[&str],
+) -> (
+    String,
+    String,
+    Vec<(String, String)>,
+    edge_infer_llama::ChatOutcome,
+) {
     let mut s = ChatStream::new(prompt).unwrap();
     let mut deltas = Vec::new();
     for p in pieces {
@@ -159,7 +172,12 @@ fn stream(prompt: &edge_infer_llama::ChatPrompt, pieces: &[&str]) -> (String, St
         match d {
             ChatDelta::Content(t) => content.push_str(&t),
             ChatDelta::Reasoning(r) => reasoning.push_str(&r),
-            ChatDelta::ToolCall { index, name, arguments, .. } => {
+            ChatDelta::ToolCall {
+                index,
+                name,
+                arguments,
+                ..
+            } => {
                 if calls.len() <= index {
                     calls.resize(index + 1, Default::default());
                 }
@@ -178,13 +196,18 @@ fn check(c: &Case, outcome: &edge_infer_llama::ChatOutcome, how: &str) {
     assert!(outcome.problems.is_empty(), "{tag}: {:?}", outcome.problems);
     assert_eq!(outcome.content, c.content, "{tag}: content");
     assert_eq!(outcome.reasoning, c.reasoning, "{tag}: reasoning");
-    let got: Vec<(&str, &Value)> = outcome.tool_calls.iter().map(|t| (t.name.as_str(), &t.arguments)).collect();
+    let got: Vec<(&str, &Value)> = outcome
+        .tool_calls
+        .iter()
+        .map(|t| (t.name.as_str(), &t.arguments))
+        .collect();
     let want: Vec<(&str, &Value)> = c.calls.iter().map(|(n, a)| (*n, a)).collect();
     assert_eq!(got, want, "{tag}: tool calls");
     for t in &outcome.tool_calls {
         // The format's own id, or a generated one of the shape Mistral's templates demand.
         assert!(
-            t.id == "a1b2c3d4e" || (t.id.len() == 9 && t.id.chars().all(|c| c.is_ascii_alphanumeric())),
+            t.id == "a1b2c3d4e"
+                || (t.id.len() == 9 && t.id.chars().all(|c| c.is_ascii_alphanumeric())),
             "{tag}: call id {:?}",
             t.id
         );
@@ -210,12 +233,23 @@ fn every_format_parses_at_every_character_boundary() {
         let (content, reasoning, calls, outcome) = stream(&prompt, &pieces);
         check(&c, &outcome, "char by char");
         let tag = format!("{} on {:?}", c.template, c.output);
-        assert_eq!(content, outcome.content, "{tag}: content deltas add up to the final content");
-        assert_eq!(reasoning, outcome.reasoning, "{tag}: reasoning deltas add up");
-        assert_eq!(calls.len(), outcome.tool_calls.len(), "{tag}: one streamed call per final call");
+        assert_eq!(
+            content, outcome.content,
+            "{tag}: content deltas add up to the final content"
+        );
+        assert_eq!(
+            reasoning, outcome.reasoning,
+            "{tag}: reasoning deltas add up"
+        );
+        assert_eq!(
+            calls.len(),
+            outcome.tool_calls.len(),
+            "{tag}: one streamed call per final call"
+        );
         for ((name, args), call) in calls.iter().zip(&outcome.tool_calls) {
             assert_eq!(name, &call.name, "{tag}: streamed name");
-            let streamed: Value = serde_json::from_str(args).unwrap_or_else(|e| panic!("{tag}: streamed arguments {args:?}: {e}"));
+            let streamed: Value = serde_json::from_str(args)
+                .unwrap_or_else(|e| panic!("{tag}: streamed arguments {args:?}: {e}"));
             assert_eq!(&streamed, &call.arguments, "{tag}: streamed arguments");
         }
     }
@@ -239,7 +273,11 @@ fn random_splits_give_the_same_outcome() {
             let mut i = 0;
             while i < chars.len() {
                 let n = 1 + next(8);
-                pieces.push(chars[i..(i + n).min(chars.len())].iter().collect::<String>());
+                pieces.push(
+                    chars[i..(i + n).min(chars.len())]
+                        .iter()
+                        .collect::<String>(),
+                );
                 i += n;
             }
             let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
@@ -255,16 +293,22 @@ fn botched_calls_come_back_as_text_with_a_problem() {
     let c = case("Qwen-Qwen2.5-7B-Instruct", "");
     let prompt = render(&c);
     // Broken JSON: the format does not match, so all of it is answer text.
-    let broken = "<tool_call>\n{\"name\": \"web_search\", \"arguments\": {\"query\": \n</tool_call>";
+    let broken =
+        "<tool_call>\n{\"name\": \"web_search\", \"arguments\": {\"query\": \n</tool_call>";
     let (content, _, _, outcome) = stream(&prompt, &[broken]);
     assert!(outcome.tool_calls.is_empty());
-    assert!(matches!(outcome.problems.as_slice(), [ToolCallProblem::Malformed(_)]), "{:?}", outcome.problems);
+    assert!(
+        matches!(outcome.problems.as_slice(), [ToolCallProblem::Malformed(_)]),
+        "{:?}",
+        outcome.problems
+    );
     assert_eq!(outcome.content, broken);
     assert_eq!(content, broken, "the text was streamed too");
 
     // A tool the model was not given. llama.cpp's parser for this format is built from the
     // tools, so the name does not match the format at all.
-    let unknown = "<tool_call>\n{\"name\": \"rm_rf\", \"arguments\": {\"path\": \"/\"}}\n</tool_call>";
+    let unknown =
+        "<tool_call>\n{\"name\": \"rm_rf\", \"arguments\": {\"path\": \"/\"}}\n</tool_call>";
     let (content, _, _, outcome) = stream(&prompt, &[unknown]);
     assert!(outcome.tool_calls.is_empty());
     assert!(
@@ -275,7 +319,10 @@ fn botched_calls_come_back_as_text_with_a_problem() {
         "{:?}",
         outcome.problems
     );
-    assert!(outcome.content.contains("rm_rf") && content.contains("rm_rf"), "{content:?}");
+    assert!(
+        outcome.content.contains("rm_rf") && content.contains("rm_rf"),
+        "{content:?}"
+    );
 }
 
 #[test]
@@ -288,7 +335,8 @@ fn tool_choice_none_parses_no_calls() {
         )
         .unwrap();
     assert!(!prompt.parses_tool_calls());
-    let call = "<tool_call>\n{\"name\": \"web_search\", \"arguments\": {\"query\": \"x\"}}\n</tool_call>";
+    let call =
+        "<tool_call>\n{\"name\": \"web_search\", \"arguments\": {\"query\": \"x\"}}\n</tool_call>";
     let (_, _, _, outcome) = stream(&prompt, &[call]);
     assert!(outcome.tool_calls.is_empty(), "{outcome:?}");
 }

@@ -59,7 +59,11 @@ fn conversations() -> Vec<Conversation> {
         Conversation {
             name: "plain",
             typed: req(vec![ChatMessage::user(q)]),
-            json: with(base(true), json!([{"role": "user", "content": q}]), json!([])),
+            json: with(
+                base(true),
+                json!([{"role": "user", "content": q}]),
+                json!([]),
+            ),
         },
         Conversation {
             name: "system",
@@ -106,12 +110,20 @@ fn conversations() -> Vec<Conversation> {
         Conversation {
             name: "thinking on",
             typed: req(vec![ChatMessage::user(q)]).thinking(true),
-            json: with(base(true), json!([{"role": "user", "content": q}]), json!([])),
+            json: with(
+                base(true),
+                json!([{"role": "user", "content": q}]),
+                json!([]),
+            ),
         },
         Conversation {
             name: "thinking off",
             typed: req(vec![ChatMessage::user(q)]).thinking(false),
-            json: with(base(false), json!([{"role": "user", "content": q}]), json!([])),
+            json: with(
+                base(false),
+                json!([{"role": "user", "content": q}]),
+                json!([]),
+            ),
         },
     ]
 }
@@ -119,7 +131,12 @@ fn conversations() -> Vec<Conversation> {
 fn templates() -> Vec<(String, String)> {
     let dir = common::pinned_tree().join("models/templates");
     let mut out: Vec<(String, String)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e} (build edge-infer-llama-sys once to fill the cache)", dir.display()))
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (build edge-infer-llama-sys once to fill the cache)",
+                dir.display()
+            )
+        })
         .filter_map(|e| {
             let p = e.ok()?.path();
             (p.extension()? == "jinja").then(|| {
@@ -139,7 +156,11 @@ fn outcome(r: edge_infer_llama::Result<edge_infer_llama::ChatPrompt>) -> Result<
 #[test]
 fn every_template_renders_the_same_through_the_typed_api_and_openai_json() {
     let templates = templates();
-    assert!(templates.len() >= 70, "expected the pinned tree's 70 templates, found {}", templates.len());
+    assert!(
+        templates.len() >= 70,
+        "expected the pinned tree's 70 templates, found {}",
+        templates.len()
+    );
     let mut identical = 0;
     let mut differences = Vec::new();
     let mut failures = Vec::new();
@@ -164,11 +185,19 @@ fn every_template_renders_the_same_through_the_typed_api_and_openai_json() {
         }
         identical += usize::from(same);
     }
-    println!("{identical}/{} templates render identically for all {} conversations", templates.len(), conversations().len());
+    println!(
+        "{identical}/{} templates render identically for all {} conversations",
+        templates.len(),
+        conversations().len()
+    );
     for f in &failures {
         println!("  template error (both paths alike): {f}");
     }
-    assert!(differences.is_empty(), "differences:\n{}", differences.join("\n"));
+    assert!(
+        differences.is_empty(),
+        "differences:\n{}",
+        differences.join("\n")
+    );
 }
 
 #[test]
@@ -179,17 +208,27 @@ fn renderings_carry_what_the_conversation_says() {
         let caps = t.info().clone();
         let conv = conversations();
         let render = |i: usize| t.render(&conv[i].typed).map(|p| p.prompt);
-        let plain = render(0).unwrap_or_else(|e| panic!("{name}: a plain user turn must render: {e}"));
-        assert!(plain.contains("What is the capital of France?"), "{name}: {plain:?}");
+        let plain =
+            render(0).unwrap_or_else(|e| panic!("{name}: a plain user turn must render: {e}"));
+        assert!(
+            plain.contains("What is the capital of France?"),
+            "{name}: {plain:?}"
+        );
         if caps.caps.get("supports_system_role") == Some(&true) {
             let p = render(1).unwrap();
-            assert!(p.contains("terse geography assistant"), "{name}: system prompt missing: {p:?}");
+            assert!(
+                p.contains("terse geography assistant"),
+                "{name}: system prompt missing: {p:?}"
+            );
             checked[0] += 1;
         }
         if caps.supports_tools() && caps.caps.get("supports_tool_calls") == Some(&true) {
             let p = render(3).unwrap_or_else(|e| panic!("{name}: tool conversation: {e}"));
             assert!(p.contains("web_search"), "{name}: tool missing: {p:?}");
-            assert!(p.contains("Rust 1.95 released"), "{name}: tool result missing: {p:?}");
+            assert!(
+                p.contains("Rust 1.95 released"),
+                "{name}: tool result missing: {p:?}"
+            );
             checked[1] += 1;
         }
         // Templates that read the `enable_thinking` variable must honour it. (Apriel always
@@ -205,5 +244,8 @@ fn renderings_carry_what_the_conversation_says() {
         "checked: system prompt in {}, tools and tool results in {}, thinking on/off in {} templates",
         checked[0], checked[1], checked[2]
     );
-    assert!(checked.iter().all(|&n| n >= 10), "too few templates checked: {checked:?}");
+    assert!(
+        checked.iter().all(|&n| n >= 10),
+        "too few templates checked: {checked:?}"
+    );
 }

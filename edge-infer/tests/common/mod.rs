@@ -60,6 +60,7 @@ pub fn collect(g: &mut dyn Generator, req: &Request) -> (String, String, Stats) 
                 reasoning.push_str(&r);
             }
             Event::Done(s) => done = Some(s),
+            other => panic!("no tools were asked for, yet {other:?}"),
         }
     }
     let stats = done.expect("the stream ends with Done");

@@ -21,7 +21,10 @@ pub(crate) fn take(p: *mut c_char) -> Option<String> {
 
 /// Calls a shim function that reports failure through `char** err`, returning either its
 /// result or the C++ exception's message.
-pub(crate) fn call<T>(f: impl FnOnce(*mut *mut c_char) -> T, failed: impl Fn(&T) -> bool) -> std::result::Result<T, String> {
+pub(crate) fn call<T>(
+    f: impl FnOnce(*mut *mut c_char) -> T,
+    failed: impl Fn(&T) -> bool,
+) -> std::result::Result<T, String> {
     crate::backend::init();
     let mut err: *mut c_char = std::ptr::null_mut();
     let out = f(&mut err);
@@ -34,7 +37,9 @@ pub(crate) fn call<T>(f: impl FnOnce(*mut *mut c_char) -> T, failed: impl Fn(&T)
 }
 
 /// Calls a shim function returning a malloc'ed string (NULL on failure).
-pub(crate) fn call_string(f: impl FnOnce(*mut *mut c_char) -> *mut c_char) -> std::result::Result<String, String> {
+pub(crate) fn call_string(
+    f: impl FnOnce(*mut *mut c_char) -> *mut c_char,
+) -> std::result::Result<String, String> {
     let p = call(f, |p| p.is_null())?;
     Ok(take(p).unwrap_or_default())
 }

@@ -244,7 +244,9 @@ impl Tool {
                     }
                 };
                 let parameters = match func.get("parameters") {
-                    None | Some(Value::Null) => serde_json::json!({"type": "object", "properties": {}}),
+                    None | Some(Value::Null) => {
+                        serde_json::json!({"type": "object", "properties": {}})
+                    }
                     Some(p @ Value::Object(_)) => p.clone(),
                     Some(other) => {
                         return Err(bad(format!(
@@ -350,7 +352,10 @@ mod tests {
         let j = serde_json::to_value(&m).unwrap();
         assert_eq!(j["tool_calls"][0]["type"], "function");
         // Key order is the model's, not sorted.
-        assert_eq!(j["tool_calls"][0]["function"]["arguments"], r#"{"b":1,"a":"x"}"#);
+        assert_eq!(
+            j["tool_calls"][0]["function"]["arguments"],
+            r#"{"b":1,"a":"x"}"#
+        );
         let back: ChatMessage = serde_json::from_value(j).unwrap();
         assert_eq!(back, m);
     }
@@ -365,7 +370,10 @@ mod tests {
             (r#"[{"type":"function"}]"#, "no \"function\""),
             (r#"[{"description":"x"}]"#, "no \"name\""),
             (r#"[{"name":""}]"#, "empty"),
-            (r#"[{"name":"x","parameters":[1]}]"#, "not a JSON schema object"),
+            (
+                r#"[{"name":"x","parameters":[1]}]"#,
+                "not a JSON schema object",
+            ),
         ] {
             let e = Tool::parse_openai(json).unwrap_err().to_string();
             assert!(e.contains(needle), "{json}: {e}");

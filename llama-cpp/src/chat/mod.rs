@@ -22,9 +22,11 @@ mod template;
 
 pub use legacy::apply_template;
 pub use message::{ChatMessage, Tool, ToolCall, ToolChoice};
-pub use parser::{ChatDelta, ChatOutcome, ChatParser, ChatStream, ParsedCall, ParsedMessage, ToolCallProblem};
+pub use parser::{
+    ChatDelta, ChatOutcome, ChatParser, ChatStream, ParsedCall, ParsedMessage, ToolCallProblem,
+};
 pub use sampler::ChatSampler;
 pub use template::{
-    json_schema_to_grammar, ChatGrammar, ChatPrompt, ChatRequest, ChatTemplate, GrammarTrigger, ReasoningFormat,
-    TemplateInfo, ThinkingTags,
+    json_schema_to_grammar, ChatGrammar, ChatPrompt, ChatRequest, ChatTemplate, GrammarTrigger,
+    ReasoningFormat, TemplateInfo, ThinkingTags,
 };

@@ -68,8 +68,11 @@ impl ChatParser {
         });
         let c = ffi::json_cstring("chat parser", &params)?;
         // SAFETY: `c` outlives the call.
-        let raw = ffi::call(|err| unsafe { sys::edge_chat_parser_new(c.as_ptr(), err) }, |p| p.is_null())
-            .map_err(Error::ChatParse)?;
+        let raw = ffi::call(
+            |err| unsafe { sys::edge_chat_parser_new(c.as_ptr(), err) },
+            |p| p.is_null(),
+        )
+        .map_err(Error::ChatParse)?;
         Ok(ChatParser {
             raw: NonNull::new(raw).expect("checked for NULL above"),
         })
@@ -81,10 +84,17 @@ impl ChatParser {
     pub fn parse(&mut self, text: &str, partial: bool) -> Result<ParsedMessage> {
         // SAFETY: `raw` is live; `text` is valid for `len` bytes during the call.
         let out = ffi::call_string(|err| unsafe {
-            sys::edge_chat_parser_parse(self.raw.as_ptr(), text.as_ptr().cast(), text.len(), partial, err)
+            sys::edge_chat_parser_parse(
+                self.raw.as_ptr(),
+                text.as_ptr().cast(),
+                text.len(),
+                partial,
+                err,
+            )
         })
         .map_err(Error::ChatParse)?;
-        serde_json::from_str(&out).map_err(|e| Error::ChatParse(format!("bad reply from the chat layer: {e}")))
+        serde_json::from_str(&out)
+            .map_err(|e| Error::ChatParse(format!("bad reply from the chat layer: {e}")))
     }
 }
 
@@ -128,11 +138,18 @@ pub enum ToolCallProblem {
 impl std::fmt::Display for ToolCallProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ToolCallProblem::Malformed(m) => write!(f, "the reply does not parse as the template's format: {m}"),
-            ToolCallProblem::BadArguments { name, reason } => {
-                write!(f, "the arguments of the call to `{name}` are not a JSON object: {reason}")
+            ToolCallProblem::Malformed(m) => {
+                write!(f, "the reply does not parse as the template's format: {m}")
             }
-            ToolCallProblem::UnknownTool(n) => write!(f, "the model called `{n}`, which is not one of its tools"),
+            ToolCallProblem::BadArguments { name, reason } => {
+                write!(
+                    f,
+                    "the arguments of the call to `{name}` are not a JSON object: {reason}"
+                )
+            }
+            ToolCallProblem::UnknownTool(n) => {
+                write!(f, "the model called `{n}`, which is not one of its tools")
+            }
         }
     }
 }
@@ -171,7 +188,9 @@ pub struct ChatStream {
 
 impl std::fmt::Debug for ChatStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChatStream").field("text_len", &self.text.len()).finish_non_exhaustive()
+        f.debug_struct("ChatStream")
+            .field("text_len", &self.text.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -238,7 +257,9 @@ impl ChatStream {
                     tool_calls: Vec::new(),
                 };
                 if prose.content.starts_with(&self.last.content) {
-                    out.push(ChatDelta::Content(prose.content[self.last.content.len()..].to_string()));
+                    out.push(ChatDelta::Content(
+                        prose.content[self.last.content.len()..].to_string(),
+                    ));
                 }
                 outcome.content = prose.content;
                 outcome.reasoning = prose.reasoning_content;
@@ -255,7 +276,11 @@ impl ChatStream {
         for (i, call) in msg.tool_calls.iter().enumerate() {
             match check_call(call, &self.tools, self.parses_tools) {
                 Ok(arguments) => outcome.tool_calls.push(ToolCall {
-                    id: if call.id.is_empty() { new_call_id(i) } else { call.id.clone() },
+                    id: if call.id.is_empty() {
+                        new_call_id(i)
+                    } else {
+                        call.id.clone()
+                    },
                     name: call.name.clone(),
                     arguments,
                 }),
@@ -300,11 +325,19 @@ fn new_call_id(index: usize) -> String {
         .collect()
 }
 
-fn check_call(call: &ParsedCall, tools: &[String], parses_tools: bool) -> std::result::Result<Value, ToolCallProblem> {
+fn check_call(
+    call: &ParsedCall,
+    tools: &[String],
+    parses_tools: bool,
+) -> std::result::Result<Value, ToolCallProblem> {
     if !parses_tools || !tools.iter().any(|t| t == &call.name) {
         return Err(ToolCallProblem::UnknownTool(call.name.clone()));
     }
-    let args = if call.arguments.trim().is_empty() { "{}" } else { call.arguments.as_str() };
+    let args = if call.arguments.trim().is_empty() {
+        "{}"
+    } else {
+        call.arguments.as_str()
+    };
     match serde_json::from_str::<Value>(args) {
         Ok(v @ Value::Object(_)) => Ok(v),
         Ok(other) => Err(ToolCallProblem::BadArguments {
@@ -325,13 +358,19 @@ fn string_diff<'a>(last: &str, now: &'a str) -> Result<&'a str> {
         // The previous parse ended on a partial stop word that this one dropped.
         Ok("")
     } else {
-        Err(Error::ChatParse(format!("invalid diff: {last:?} is not a prefix of {now:?}")))
+        Err(Error::ChatParse(format!(
+            "invalid diff: {last:?} is not a prefix of {now:?}"
+        )))
     }
 }
 
 /// What changed between two parses of a growing reply (llama.cpp's
 /// `common_chat_msg_diff::compute_diffs`).
-pub(crate) fn diff(prev: &ParsedMessage, now: &ParsedMessage, out: &mut Vec<ChatDelta>) -> Result<()> {
+pub(crate) fn diff(
+    prev: &ParsedMessage,
+    now: &ParsedMessage,
+    out: &mut Vec<ChatDelta>,
+) -> Result<()> {
     if prev.reasoning_content != now.reasoning_content {
         let d = string_diff(&prev.reasoning_content, &now.reasoning_content)?;
         if !d.is_empty() {
@@ -354,7 +393,10 @@ pub(crate) fn diff(prev: &ParsedMessage, now: &ParsedMessage, out: &mut Vec<Chat
     if let Some(idx) = prev.tool_calls.len().checked_sub(1) {
         let (p, n) = (&prev.tool_calls[idx], &now.tool_calls[idx]);
         if p.name != n.name && !p.name.is_empty() && !n.name.starts_with(&p.name) {
-            return Err(Error::ChatParse(format!("invalid diff: tool call `{}` became `{}`", p.name, n.name)));
+            return Err(Error::ChatParse(format!(
+                "invalid diff: tool call `{}` became `{}`",
+                p.name, n.name
+            )));
         }
         let args = string_diff(&p.arguments, &n.arguments)?;
         let renamed = p.id != n.id || p.name != n.name;
@@ -367,7 +409,12 @@ pub(crate) fn diff(prev: &ParsedMessage, now: &ParsedMessage, out: &mut Vec<Chat
             });
         }
     }
-    for (index, c) in now.tool_calls.iter().enumerate().skip(prev.tool_calls.len()) {
+    for (index, c) in now
+        .tool_calls
+        .iter()
+        .enumerate()
+        .skip(prev.tool_calls.len())
+    {
         out.push(ChatDelta::ToolCall {
             index,
             id: Some(c.id.clone()),

@@ -114,7 +114,9 @@ impl<'m> ChatSampler<'m> {
         let c = ffi::json_cstring("chat sampler", &params)?;
         let raw = ffi::call(
             // SAFETY: the model is live for 'm; `c` outlives the call.
-            |err| unsafe { sys::edge_chat_sampler_init(model.as_ptr() as *const _, c.as_ptr(), err) },
+            |err| unsafe {
+                sys::edge_chat_sampler_init(model.as_ptr() as *const _, c.as_ptr(), err)
+            },
             |p| p.is_null(),
         )
         .map_err(|m| Error::InvalidParameter {
@@ -123,10 +125,11 @@ impl<'m> ChatSampler<'m> {
         })?;
         let raw = NonNull::new(raw).expect("checked for NULL above");
         // SAFETY: `raw` is live.
-        let ids = ffi::call_string(|err| unsafe { sys::edge_chat_sampler_preserved(raw.as_ptr(), err) })
-            .ok()
-            .and_then(|s| serde_json::from_str::<Vec<i32>>(&s).ok())
-            .unwrap_or_default();
+        let ids =
+            ffi::call_string(|err| unsafe { sys::edge_chat_sampler_preserved(raw.as_ptr(), err) })
+                .ok()
+                .and_then(|s| serde_json::from_str::<Vec<i32>>(&s).ok())
+                .unwrap_or_default();
         Ok(ChatSampler {
             raw,
             model: model.as_ptr() as *const _,
@@ -151,7 +154,9 @@ impl<'m> ChatSampler<'m> {
         // SAFETY: `raw` is live; the caller hands a live context of this sampler's model
         // whose last decode produced logits at `idx`.
         ffi::call(
-            |err| unsafe { sys::edge_chat_sampler_sample(self.raw.as_ptr(), ctx, idx, &mut token, err) },
+            |err| unsafe {
+                sys::edge_chat_sampler_sample(self.raw.as_ptr(), ctx, idx, &mut token, err)
+            },
             |rc| *rc != 0,
         )
         .map_err(Error::Sampling)?;

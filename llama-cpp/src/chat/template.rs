@@ -125,7 +125,8 @@ impl ChatTemplate {
         .map_err(Error::TemplateParse)?;
         let raw = NonNull::new(raw).expect("checked for NULL above");
         // SAFETY: `raw` is a live templates object.
-        let info = ffi::call_string(|err| unsafe { sys::edge_chat_templates_info(raw.as_ptr(), err) });
+        let info =
+            ffi::call_string(|err| unsafe { sys::edge_chat_templates_info(raw.as_ptr(), err) });
         let info = match info.and_then(|s| serde_json::from_str(&s).map_err(|e| e.to_string())) {
             Ok(info) => info,
             Err(e) => {
@@ -178,8 +179,14 @@ impl ChatTemplate {
             .and_then(Value::as_array)
             .is_some_and(|t| !t.is_empty())
             && inputs.get("tool_choice").and_then(Value::as_str) != Some("none");
-        let continuation = inputs.get("continue_final_message").and_then(Value::as_bool).unwrap_or(false);
-        let parallel = inputs.get("parallel_tool_calls").and_then(Value::as_bool).unwrap_or(false);
+        let continuation = inputs
+            .get("continue_final_message")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let parallel = inputs
+            .get("parallel_tool_calls")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let tools = inputs
             .get("tools")
             .and_then(|t| Tool::from_openai_value(t).ok())
@@ -328,11 +335,15 @@ impl ChatRequest {
         let mut seen = Vec::new();
         for t in &self.tools {
             if seen.contains(&&t.name) {
-                return Err(Error::InvalidTools(format!("two tools are named `{}`", t.name)));
+                return Err(Error::InvalidTools(format!(
+                    "two tools are named `{}`",
+                    t.name
+                )));
             }
             seen.push(&t.name);
         }
-        if self.grammar.is_some() && !self.tools.is_empty() && self.tool_choice != ToolChoice::None {
+        if self.grammar.is_some() && !self.tools.is_empty() && self.tool_choice != ToolChoice::None
+        {
             return Err(Error::InvalidParameter {
                 name: "grammar",
                 reason: "a grammar cannot be combined with tools; drop one".into(),
@@ -484,7 +495,12 @@ struct WirePrompt {
 }
 
 impl WirePrompt {
-    fn into_prompt(self, reasoning_format: String, parse_tool_calls: bool, tools: Vec<String>) -> ChatPrompt {
+    fn into_prompt(
+        self,
+        reasoning_format: String,
+        parse_tool_calls: bool,
+        tools: Vec<String>,
+    ) -> ChatPrompt {
         let triggers = self
             .grammar_triggers
             .into_iter()

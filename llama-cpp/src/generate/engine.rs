@@ -5,12 +5,11 @@ use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::generate::sampler::{RawSampler, SamplerRef};
 use crate::generate::text::TextAssembler;
 use crate::generate::{GenerateOptions, Prompt, Stats, StopReason};
-use crate::generate::sampler::{RawSampler, SamplerRef};
 use crate::token::Token;
 
 /// One item of the streaming iterator.

@@ -45,7 +45,9 @@ impl SamplerRef<'_, '_> {
     /// from.
     pub(crate) fn into_raw(self) -> RawSampler {
         match self {
-            SamplerRef::Chain(s) => RawSampler::Chain(NonNull::new(s.as_ptr()).expect("a Sampler is never NULL")),
+            SamplerRef::Chain(s) => {
+                RawSampler::Chain(NonNull::new(s.as_ptr()).expect("a Sampler is never NULL"))
+            }
             SamplerRef::Chat(s) => RawSampler::Chat(NonNull::from(s).cast()),
         }
     }
@@ -74,7 +76,14 @@ impl RawSampler {
                 // catches llama.cpp's exceptions (a grammar that allows no token throws);
                 // `err` is writable for its length.
                 let rc = unsafe {
-                    sys::edge_llama_sampler_sample(p.as_ptr(), ctx, -1, &mut raw, err.as_mut_ptr(), err.len())
+                    sys::edge_llama_sampler_sample(
+                        p.as_ptr(),
+                        ctx,
+                        -1,
+                        &mut raw,
+                        err.as_mut_ptr(),
+                        err.len(),
+                    )
                 };
                 if rc != 0 {
                     // SAFETY: the shim NUL-terminates within the buffer.

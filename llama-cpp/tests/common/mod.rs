@@ -56,4 +56,3 @@ pub fn pinned_tree() -> PathBuf {
         &get("sha256")[..12]
     ))
 }
-

@@ -558,7 +558,8 @@ static char *compose_reply(td_model *m, td_job *job, int entry, int *is_error_ma
                 }
             }
         }
-        if (asprintf(&out, "<tool_call>{\"name\": \"%s\", \"arguments\": {}}</tool_call>", name) < 0) out = NULL;
+        /* Qwen's (Hermes) layout, as Qwen models on RKLLM write it: the call on its own line. */
+        if (asprintf(&out, "<tool_call>\n{\"name\": \"%s\", \"arguments\": {}}\n</tool_call>", name) < 0) out = NULL;
     } else if (strstr(prompt, "#ECHO#")) {
         const char *body = strstr(prompt, "#ECHO#") + 6;
         if (asprintf(&out, "%s%s%s%s", m->tmpl_system ? m->tmpl_system : "", m->tmpl_prefix ? m->tmpl_prefix : "",
