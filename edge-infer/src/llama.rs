@@ -345,6 +345,7 @@ fn generate(
         decode_time: Default::default(),
         peak_memory_bytes: peak_rss_bytes(),
         dropped_messages: dropped,
+        folded_messages: 0,
         stop_reason: reason,
     };
     if cancel.is_cancelled() {
