@@ -1,0 +1,56 @@
+//! llama.cpp's log reaches the `log` crate as whole lines. (This binary installs its own
+//! logger, so it is a test file of its own.)
+
+use std::sync::Mutex;
+
+use edge_infer_llama::Model;
+
+static RECORDS: Mutex<Vec<(log::Level, String)>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.target() == "llama.cpp"
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            RECORDS
+                .lock()
+                .unwrap()
+                .push((r.level(), r.args().to_string()));
+        }
+    }
+    fn flush(&self) {}
+}
+
+#[test]
+fn continued_pieces_are_joined_into_their_line() {
+    log::set_logger(&Capture).unwrap();
+    log::set_max_level(log::LevelFilter::Trace);
+    // Without a progress callback llama.cpp prints a row of dots while loading, one
+    // GGML_LOG_LEVEL_CONT piece each time the percentage grows, then a newline.
+    let path = xtask::default_model().unwrap();
+    let _model = Model::load(&path, &Default::default()).unwrap();
+    let records = RECORDS.lock().unwrap();
+    assert!(
+        records.len() > 10,
+        "llama.cpp logged {} records",
+        records.len()
+    );
+    // The row is interrupted where llama.cpp logs other lines in between (tensor repacking
+    // while loading): a few pieces, not one record per dot.
+    let dots: Vec<usize> = records
+        .iter()
+        .filter(|(_, m)| !m.is_empty() && m.bytes().all(|b| b == b'.'))
+        .map(|(_, m)| m.len())
+        .collect();
+    let total: usize = dots.iter().sum();
+    assert!(total >= 10, "{total} dots: {dots:?}");
+    assert!(
+        dots.len() * 3 <= total,
+        "{} records for {total} dots: {dots:?}",
+        dots.len()
+    );
+    assert!(dots.iter().any(|&n| n >= 10), "{dots:?}");
+}
