@@ -97,7 +97,8 @@ impl<'m> Context<'m> {
             raw,
             model,
             cancel,
-            tokens: Vec::new(),
+            // Room for a full window: the per-token path never grows it.
+            tokens: Vec::with_capacity(n_ctx as usize),
             logits_valid: false,
             n_ctx,
             n_batch,
