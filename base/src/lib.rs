@@ -3,9 +3,9 @@
 //!
 //! - [`text`]: streamed bytes to text (UTF-8 reassembly with one invalid-byte policy) and
 //!   a hold-back scanner for stop strings and markers;
-//! - [`file`]: model-file prechecks (missing, empty, a Git LFS pointer, wrong magic);
+//! - [`file`](mod@file): model-file prechecks (missing, empty, a Git LFS pointer, wrong magic);
 //! - [`cpu`]: CPU lists, the big cores of a big.LITTLE CPU, and pinning a thread;
-//! - [`panic`]: the text of a caught panic, for errors raised at an FFI boundary.
+//! - [`panic`](mod@panic): the text of a caught panic, for errors raised at an FFI boundary.
 //!
 //! It depends on no other edge-infer crate.
 #![warn(missing_docs)]

@@ -27,6 +27,11 @@
 //! borrows its model, is `Send` but not `Sync`; a [`CancelHandle`] is `Send + Sync`.
 //! llama.cpp's log goes to the `log` crate under target `llama.cpp` (its INFO lines at
 //! debug level), so it is silent unless the application installs a logger.
+//!
+//! Every llama.cpp entry point that can throw a C++ exception is called through a shim
+//! that catches it ([`Error::Exception`]); bad input is refused before llama.cpp sees it
+//! wherever llama.cpp would abort instead. Escape hatches to llama.cpp's own types are in
+//! [`raw`].
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
