@@ -52,6 +52,8 @@ pub struct Scanner {
     start: usize,
     /// No more text will come: nothing needs holding back.
     finished: bool,
+    /// Everything left is held back: `next` has nothing until the next change.
+    idle: bool,
 }
 
 impl Scanner {
@@ -68,6 +70,7 @@ impl Scanner {
             buf: String::with_capacity(64),
             start: 0,
             finished: false,
+            idle: false,
         }
     }
 
@@ -81,6 +84,7 @@ impl Scanner {
     pub fn set_active(&mut self, i: usize, on: bool) {
         if let Some(a) = self.active.get_mut(i) {
             *a = on;
+            self.idle = false;
         }
     }
 
@@ -96,12 +100,14 @@ impl Scanner {
             self.start = 0;
         }
         self.buf.push_str(text);
+        self.idle = false;
     }
 
     /// Marks the end of the text: nothing is held back any more, so [`Scanner::next`]
     /// hands out the rest (and any needle in it). [`Scanner::reset`] starts over.
     pub fn finish(&mut self) {
         self.finished = true;
+        self.idle = false;
     }
 
     /// Forgets all text and the end mark; needles and their activity stay.
@@ -109,6 +115,7 @@ impl Scanner {
         self.buf.clear();
         self.start = 0;
         self.finished = false;
+        self.idle = false;
     }
 
     /// The text held back because it may start an active needle.
@@ -121,7 +128,7 @@ impl Scanner {
     #[allow(clippy::should_implement_trait)] // results borrow the scanner: not an Iterator
     pub fn next(&mut self) -> Option<Scan<'_>> {
         let rest = &self.buf[self.start..];
-        if rest.is_empty() {
+        if rest.is_empty() || self.idle {
             return None;
         }
         // Text from `hold_from` on may be the start of a needle that is still arriving.
@@ -141,11 +148,13 @@ impl Scanner {
                 self.start += len;
                 Some(Scan::Needle(i))
             }
-            _ if hold_from > 0 => {
+            // No needle can complete before the held tail: hand out what precedes it, and
+            // know that nothing more comes out until the text or the needles change.
+            _ => {
+                self.idle = true;
                 self.start += hold_from;
-                Some(Scan::Text(&self.buf[from..from + hold_from]))
+                (hold_from > 0).then(|| Scan::Text(&self.buf[from..from + hold_from]))
             }
-            _ => None,
         }
     }
 
