@@ -76,6 +76,12 @@ impl Utf8Decoder {
         self.held_len > 0
     }
 
+    /// The held start of a character (empty when none), e.g. for a producer that pauses
+    /// a stream and resumes it elsewhere.
+    pub fn held(&self) -> &[u8] {
+        &self.held[..self.held_len as usize]
+    }
+
     /// How many invalid sequences became U+FFFD since the decoder was made.
     pub fn replaced(&self) -> u64 {
         self.replaced
@@ -189,5 +195,8 @@ mod tests {
         let (out, bad) = decode(&[b"\xF0", b"A\xC3", b"\xA9"]);
         assert_eq!(out, ["", "\u{FFFD}A", "é", ""]);
         assert_eq!(bad, 1);
+        let mut d = Utf8Decoder::new();
+        d.push(b"x\xF0\x9F", |_| {});
+        assert_eq!((d.is_holding(), d.held()), (true, &b"\xF0\x9F"[..]));
     }
 }
