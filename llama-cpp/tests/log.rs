@@ -39,18 +39,23 @@ fn continued_pieces_are_joined_into_their_line() {
         records.len()
     );
     // The row is interrupted where llama.cpp logs other lines in between (tensor repacking
-    // while loading): a few pieces, not one record per dot.
+    // while loading), so it may come in several records, but never two in a row: pieces
+    // that follow each other are one record.
+    let is_dots = |m: &str| !m.is_empty() && m.bytes().all(|b| b == b'.');
     let dots: Vec<usize> = records
         .iter()
-        .filter(|(_, m)| !m.is_empty() && m.bytes().all(|b| b == b'.'))
+        .filter(|(_, m)| is_dots(m))
         .map(|(_, m)| m.len())
         .collect();
     let total: usize = dots.iter().sum();
     assert!(total >= 10, "{total} dots: {dots:?}");
-    assert!(
-        dots.len() * 3 <= total,
-        "{} records for {total} dots: {dots:?}",
-        dots.len()
+    let consecutive = records
+        .windows(2)
+        .filter(|w| is_dots(&w[0].1) && is_dots(&w[1].1))
+        .count();
+    assert_eq!(
+        consecutive, 0,
+        "dot pieces in records of their own: {dots:?}"
     );
-    assert!(dots.iter().any(|&n| n >= 10), "{dots:?}");
+    assert!(dots.iter().any(|&n| n >= 5), "{dots:?}");
 }
