@@ -2909,6 +2909,106 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 #[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct edge_chat_templates {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct edge_chat_parser {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct edge_chat_sampler {
+    _unused: [u8; 0],
+}
+unsafe extern "C" {
+    pub fn edge_chat_string_free(s: *mut ::std::os::raw::c_char);
+}
+unsafe extern "C" {
+    pub fn edge_chat_templates_init(
+        model: *const llama_model,
+        template_source: *const ::std::os::raw::c_char,
+        bos: *const ::std::os::raw::c_char,
+        eos: *const ::std::os::raw::c_char,
+        err: *mut *mut ::std::os::raw::c_char,
+    ) -> *mut edge_chat_templates;
+}
+unsafe extern "C" {
+    pub fn edge_chat_templates_free(t: *mut edge_chat_templates);
+}
+unsafe extern "C" {
+    pub fn edge_chat_templates_info(
+        t: *const edge_chat_templates,
+        err: *mut *mut ::std::os::raw::c_char,
+    ) -> *mut ::std::os::raw::c_char;
+}
+unsafe extern "C" {
+    pub fn edge_chat_templates_apply(
+        t: *const edge_chat_templates,
+        inputs_json: *const ::std::os::raw::c_char,
+        err: *mut *mut ::std::os::raw::c_char,
+    ) -> *mut ::std::os::raw::c_char;
+}
+unsafe extern "C" {
+    pub fn edge_chat_parser_new(
+        params_json: *const ::std::os::raw::c_char,
+        err: *mut *mut ::std::os::raw::c_char,
+    ) -> *mut edge_chat_parser;
+}
+unsafe extern "C" {
+    pub fn edge_chat_parser_free(p: *mut edge_chat_parser);
+}
+unsafe extern "C" {
+    pub fn edge_chat_parser_parse(
+        p: *mut edge_chat_parser,
+        text: *const ::std::os::raw::c_char,
+        len: usize,
+        partial: bool,
+        err: *mut *mut ::std::os::raw::c_char,
+    ) -> *mut ::std::os::raw::c_char;
+}
+unsafe extern "C" {
+    pub fn edge_chat_json_schema_to_grammar(
+        schema_json: *const ::std::os::raw::c_char,
+        err: *mut *mut ::std::os::raw::c_char,
+    ) -> *mut ::std::os::raw::c_char;
+}
+unsafe extern "C" {
+    pub fn edge_chat_sampler_init(
+        model: *const llama_model,
+        params_json: *const ::std::os::raw::c_char,
+        err: *mut *mut ::std::os::raw::c_char,
+    ) -> *mut edge_chat_sampler;
+}
+unsafe extern "C" {
+    pub fn edge_chat_sampler_free(s: *mut edge_chat_sampler);
+}
+unsafe extern "C" {
+    pub fn edge_chat_sampler_sample(
+        s: *mut edge_chat_sampler,
+        ctx: *mut llama_context,
+        idx: i32,
+        token: *mut llama_token,
+        err: *mut *mut ::std::os::raw::c_char,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn edge_chat_sampler_accept(
+        s: *mut edge_chat_sampler,
+        token: llama_token,
+        is_generated: bool,
+        err: *mut *mut ::std::os::raw::c_char,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn edge_chat_sampler_preserved(
+        s: *const edge_chat_sampler,
+        err: *mut *mut ::std::os::raw::c_char,
+    ) -> *mut ::std::os::raw::c_char;
+}
+#[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
 pub struct ggml_backend_buffer {
     pub _address: u8,

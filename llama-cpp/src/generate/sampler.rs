@@ -84,7 +84,9 @@ impl RawSampler {
                 // Through the shim: a grammar that allows no token makes llama.cpp throw.
                 shim::guarded(
                     // SAFETY: valid sampler and context (the caller's contract).
-                    |err, len| unsafe { sys::edge_llama_sampler_sample(smpl, ctx, -1, &mut raw, err, len) },
+                    |err, len| unsafe {
+                        sys::edge_llama_sampler_sample(smpl, ctx, -1, &mut raw, err, len)
+                    },
                     Error::Sampling,
                 )?;
                 Ok(Token(raw))
