@@ -283,13 +283,13 @@ impl Target for HttpTarget {
         let response = match request.send_string(&body) {
             Ok(r) => r,
             Err(ureq::Error::Status(code, r)) => {
-                let text: String = r
-                    .into_string()
-                    .unwrap_or_default()
-                    .chars()
-                    .take(300)
-                    .collect();
-                return Attempt::failed(format!("HTTP {code}: {text}"), sent.elapsed());
+                let text = r.into_string().unwrap_or_default();
+                // OpenAI-shaped errors carry a message; anything else is shown cut short.
+                let message = serde_json::from_str::<Value>(&text)
+                    .ok()
+                    .and_then(|v| v.pointer("/error/message")?.as_str().map(String::from))
+                    .unwrap_or_else(|| text.chars().take(300).collect());
+                return Attempt::failed(format!("HTTP {code}: {message}"), sent.elapsed());
             }
             Err(ureq::Error::Transport(t)) => {
                 if sent.elapsed() >= settings.timeout {
@@ -343,6 +343,10 @@ impl Target for HttpTarget {
                     }
                 }
             }
+            if sent.elapsed() >= settings.timeout {
+                // Dropping the reader closes the connection: the server's cancel.
+                return collected.into_attempt(Outcome::TimedOut, sent.elapsed());
+            }
             let Some(data) = line.trim_end().strip_prefix("data:") else {
                 continue;
             };
@@ -358,10 +362,6 @@ impl Target for HttpTarget {
                         ..collected.into_attempt(Outcome::Completed, sent.elapsed())
                     }
                 }
-            }
-            if sent.elapsed() >= settings.timeout {
-                // Dropping the reader closes the connection: the server's cancel.
-                return collected.into_attempt(Outcome::TimedOut, sent.elapsed());
             }
         }
         collected.into_attempt(Outcome::Completed, sent.elapsed())

@@ -58,8 +58,10 @@ pub fn quality_vs_wall(summaries: &[Summary], path: &Path) -> Result<()> {
         .axis_desc_style((FONT, 17))
         .draw()
         .map_err(|e| fail(&e))?;
+    let mut legend = false;
     if let Some(best) = summaries.iter().max_by(|a, b| a.score.total_cmp(&b.score)) {
         if best.score > 0.0 {
+            legend = true;
             // quality = score * wall / 60 (where 60 / wall >= 0.1).
             let steps = 200;
             let curve = (1..=steps).filter_map(|i| {
@@ -90,14 +92,16 @@ pub fn quality_vs_wall(summaries: &[Summary], path: &Path) -> Result<()> {
             ))
             .map_err(|e| fail(&e))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font((FONT, 14))
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| fail(&e))?;
+    if legend {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font((FONT, 14))
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| fail(&e))?;
+    }
     root.present().map_err(|e| fail(&e))?;
     Ok(())
 }
