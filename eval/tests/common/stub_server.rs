@@ -220,7 +220,6 @@ fn stream(
     send(json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}))?;
     std::thread::sleep(FIRST_TOKEN_DELAY);
     events(&mut send)?;
-    drop(send);
     conn.write_all(b"data: [DONE]\n\n")?;
     conn.flush()
 }
