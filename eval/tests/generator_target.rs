@@ -1,6 +1,8 @@
 //! The suite through edge-infer's Generator: the real default model on the CPU, and the
 //! NPU path through the RKLLM test double (a fake librkllmrt; no NPU involved).
 
+mod common;
+
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -36,6 +38,10 @@ fn builtin_models_only() -> String {
 
 #[test]
 fn edge_eval_runs_the_full_suite_on_the_default_model() {
+    if common::emulated() {
+        eprintln!("skipped under qemu: the binary cannot be spawned there (see common::emulated)");
+        return;
+    }
     let _one = lock();
     let dir = tempfile::tempdir().unwrap();
     let exe = env!("CARGO_BIN_EXE_edge-eval");
