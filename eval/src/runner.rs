@@ -38,6 +38,15 @@ impl Opener {
     }
 }
 
+/// A line above the bar, or on stderr when there is no bar.
+fn say(bar: &ProgressBar, progress: bool, line: String) {
+    if progress {
+        bar.println(line);
+    } else {
+        eprintln!("{line}");
+    }
+}
+
 /// Runs `tests` on every target. A target that cannot be opened is recorded as skipped
 /// with the reason; a test that times out fails and the run goes on.
 pub fn run_suite(
@@ -62,7 +71,7 @@ pub fn run_suite(
         let mut target = match (opener.open)() {
             Ok(t) => t,
             Err(e) => {
-                bar.println(format!("skipped {}: {e}", opener.label));
+                say(&bar, progress, format!("skipped {}: {e}", opener.label));
                 results.models.push(ModelRun {
                     info: TargetInfo {
                         name: opener.label,
@@ -101,16 +110,24 @@ pub fn run_suite(
             );
             let record = TestRecord::new(test, max_tokens, attempt, code);
             if matches!(record.verdict, Verdict::Timeout) {
-                bar.println(format!(
-                    "{name}: {} timed out after {:.0} s",
-                    test.name, record.wall_seconds
-                ));
+                say(
+                    &bar,
+                    progress,
+                    format!(
+                        "{name}: {} timed out after {:.0} s",
+                        test.name, record.wall_seconds
+                    ),
+                );
             }
             records.push(record);
             bar.inc(1);
         }
         let passed = records.iter().filter(|r| r.verdict.passed()).count();
-        bar.println(format!("{name}: {passed}/{} passed", records.len()));
+        say(
+            &bar,
+            progress,
+            format!("{name}: {passed}/{} passed", records.len()),
+        );
         results.models.push(ModelRun {
             info: target.info().clone(),
             skipped: None,
