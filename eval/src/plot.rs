@@ -10,6 +10,7 @@ use plotters::style::{register_font, FontStyle};
 use crate::error::{Error, Result};
 use crate::score::Summary;
 use crate::suite::max_weighted_quality;
+use crate::target::TargetKind;
 
 const FONT: &str = "sans-serif";
 
@@ -18,18 +19,18 @@ fn font_ready() -> bool {
     *READY.get_or_init(|| register_font(FONT, FontStyle::Normal, dejavu::sans::regular()).is_ok())
 }
 
-fn colour(backend: &str) -> RGBColor {
-    if backend.contains("NPU") {
-        RGBColor(214, 39, 40)
-    } else if backend.contains("CPU") {
-        RGBColor(31, 119, 180)
-    } else {
+fn colour(s: &Summary) -> RGBColor {
+    if s.kind == TargetKind::Http {
         RGBColor(44, 160, 44)
+    } else if s.backend.contains("NPU") {
+        RGBColor(214, 39, 40)
+    } else {
+        RGBColor(31, 119, 180)
     }
 }
 
 /// Draws the models as points (quality up, wall time right; red NPU, blue CPU, green
-/// HTTP) with the curve of equal score through the best model: every point on it scores
+/// an endpoint) with the curve of equal score through the best model: every point on it scores
 /// the same, so models above it beat the best's trade-off.
 pub fn quality_vs_wall(summaries: &[Summary], path: &Path) -> Result<()> {
     let fail = |e: &dyn std::fmt::Display| Error::Plot {
@@ -82,13 +83,19 @@ pub fn quality_vs_wall(summaries: &[Summary], path: &Path) -> Result<()> {
         }
     }
     for s in summaries {
-        let c = colour(&s.backend);
+        let c = colour(s);
         let label = format!("{} ({:.1})", s.name, s.score);
+        // Labels of points in the right part go to their left, so they stay on the plot.
+        let dx = if s.avg_wall > max_wall * 0.6 {
+            -10 - 8 * label.chars().count() as i32
+        } else {
+            10
+        };
         chart
             .draw_series(std::iter::once(
                 EmptyElement::at((s.avg_wall, s.weighted))
                     + Circle::new((0, 0), 7, c.filled())
-                    + Text::new(label, (10, -16), (FONT, 15).into_font().color(&BLACK)),
+                    + Text::new(label, (dx, -16), (FONT, 15).into_font().color(&BLACK)),
             ))
             .map_err(|e| fail(&e))?;
     }

@@ -242,6 +242,7 @@ mod tests {
         Summary {
             name: name.into(),
             backend: "test".into(),
+            kind: crate::target::TargetKind::Generator,
             size: "?".into(),
             passed: dims.iter().map(|d| d.1).sum(),
             total: 14,

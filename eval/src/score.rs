@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::results::ModelRun;
 use crate::suite::Dimension;
+use crate::target::TargetKind;
 use crate::validate::Verdict;
 
 /// `weighted_quality x max(0.1, 60 / avg_wall_seconds)`: quality, scaled by how many
@@ -47,6 +48,8 @@ pub struct Summary {
     pub name: String,
     /// Its backend.
     pub backend: String,
+    /// How it was reached (Generator or HTTP).
+    pub kind: TargetKind,
     /// Its size, for the table.
     pub size: String,
     /// Tests passed.
@@ -117,6 +120,7 @@ pub fn summarize(run: &ModelRun) -> Option<Summary> {
     Some(Summary {
         name: run.info.name.clone(),
         backend: run.info.backend.clone(),
+        kind: run.info.kind,
         size: size_text(run),
         passed: dimensions.values().map(|d| d.passed).sum(),
         total: run.tests.len(),
