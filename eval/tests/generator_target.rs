@@ -171,8 +171,8 @@ fn a_generation_past_its_timeout_is_cancelled_and_the_model_goes_on() {
     let a = target.run(long, &settings);
     assert_eq!(a.outcome, Outcome::TimedOut);
     assert!(
-        a.wall < Duration::from_secs(10),
-        "stopped soon after the cancel: {:?}",
+        a.wall < settings.timeout + edge_eval::CANCEL_GRACE,
+        "stopped within the grace after the cancel: {:?}",
         a.wall
     );
     assert!(a.generated_tokens.unwrap_or(0) < 2000);
