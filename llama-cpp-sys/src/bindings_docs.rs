@@ -690,19 +690,15 @@ pub type llama_memory_t = *mut llama_memory_i;
 pub type llama_pos = i32;
 pub type llama_token = i32;
 pub type llama_seq_id = i32;
-#[repr(u32)]
-#[non_exhaustive]
-#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
-pub enum llama_vocab_type {
-    LLAMA_VOCAB_TYPE_NONE = 0,
-    LLAMA_VOCAB_TYPE_SPM = 1,
-    LLAMA_VOCAB_TYPE_BPE = 2,
-    LLAMA_VOCAB_TYPE_WPM = 3,
-    LLAMA_VOCAB_TYPE_UGM = 4,
-    LLAMA_VOCAB_TYPE_RWKV = 5,
-    LLAMA_VOCAB_TYPE_PLAMO2 = 6,
-    LLAMA_VOCAB_TYPE_TEST = 7,
-}
+pub const LLAMA_VOCAB_TYPE_NONE: llama_vocab_type = 0;
+pub const LLAMA_VOCAB_TYPE_SPM: llama_vocab_type = 1;
+pub const LLAMA_VOCAB_TYPE_BPE: llama_vocab_type = 2;
+pub const LLAMA_VOCAB_TYPE_WPM: llama_vocab_type = 3;
+pub const LLAMA_VOCAB_TYPE_UGM: llama_vocab_type = 4;
+pub const LLAMA_VOCAB_TYPE_RWKV: llama_vocab_type = 5;
+pub const LLAMA_VOCAB_TYPE_PLAMO2: llama_vocab_type = 6;
+pub const LLAMA_VOCAB_TYPE_TEST: llama_vocab_type = 7;
+pub type llama_vocab_type = ::std::os::raw::c_uint;
 pub const LLAMA_ROPE_TYPE_NONE: llama_rope_type = -1;
 pub const LLAMA_ROPE_TYPE_NORM: llama_rope_type = 0;
 pub const LLAMA_ROPE_TYPE_NEOX: llama_rope_type = 2;
@@ -2802,6 +2798,112 @@ unsafe extern "C" {
         ctx: *mut llama_context,
         idx: i32,
         token: *mut llama_token,
+        err: *mut ::std::os::raw::c_char,
+        err_len: usize,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn edge_llama_sampler_accept(
+        chain: *mut llama_sampler,
+        grammar: *mut llama_sampler,
+        token: llama_token,
+        err: *mut ::std::os::raw::c_char,
+        err_len: usize,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn edge_llama_init_from_model(
+        model: *mut llama_model,
+        params: llama_context_params,
+        type_k: *const ggml_type,
+        type_v: *const ggml_type,
+        n_layer: usize,
+        ctx: *mut *mut llama_context,
+        err: *mut ::std::os::raw::c_char,
+        err_len: usize,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn edge_llama_decode(
+        ctx: *mut llama_context,
+        batch: llama_batch,
+        ret: *mut i32,
+        err: *mut ::std::os::raw::c_char,
+        err_len: usize,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn edge_llama_tokenize(
+        vocab: *const llama_vocab,
+        text: *const ::std::os::raw::c_char,
+        text_len: i32,
+        tokens: *mut llama_token,
+        n_tokens_max: i32,
+        add_special: bool,
+        parse_special: bool,
+        n_tokens: *mut i32,
+        err: *mut ::std::os::raw::c_char,
+        err_len: usize,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn edge_llama_token_to_piece(
+        vocab: *const llama_vocab,
+        token: llama_token,
+        buf: *mut ::std::os::raw::c_char,
+        length: i32,
+        lstrip: i32,
+        special: bool,
+        n: *mut i32,
+        err: *mut ::std::os::raw::c_char,
+        err_len: usize,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn edge_llama_detokenize(
+        vocab: *const llama_vocab,
+        tokens: *const llama_token,
+        n_tokens: i32,
+        text: *mut ::std::os::raw::c_char,
+        text_len_max: i32,
+        remove_special: bool,
+        unparse_special: bool,
+        n: *mut i32,
+        err: *mut ::std::os::raw::c_char,
+        err_len: usize,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn edge_llama_state_seq_get_data(
+        ctx: *mut llama_context,
+        dst: *mut u8,
+        size: usize,
+        seq_id: llama_seq_id,
+        written: *mut usize,
+        err: *mut ::std::os::raw::c_char,
+        err_len: usize,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn edge_llama_state_seq_set_data(
+        ctx: *mut llama_context,
+        src: *const u8,
+        size: usize,
+        dest_seq_id: llama_seq_id,
+        read: *mut usize,
+        err: *mut ::std::os::raw::c_char,
+        err_len: usize,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn edge_llama_chat_apply_template(
+        tmpl: *const ::std::os::raw::c_char,
+        chat: *const llama_chat_message,
+        n_msg: usize,
+        add_ass: bool,
+        buf: *mut ::std::os::raw::c_char,
+        length: i32,
+        n: *mut i32,
         err: *mut ::std::os::raw::c_char,
         err_len: usize,
     ) -> ::std::os::raw::c_int;
