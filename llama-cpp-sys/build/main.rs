@@ -1,0 +1,111 @@
+//! Builds the pinned llama.cpp (ggml + llama, static) and generates its bindings.
+//!
+//! Source resolution, in order:
+//! 1. `LLAMA_CPP_DIR`: a user's own llama.cpp checkout, used as is.
+//! 2. The cache (`EDGE_INFER_CACHE_DIR`, else `$XDG_CACHE_HOME/edge-infer`, else
+//!    `~/.cache/edge-infer`): a tree extracted earlier from the pinned sdist.
+//! 3. `LLAMA_CPP_SDIST`: a local copy of the pinned sdist, checked and extracted.
+//! 4. `python3 -m pip download` of the pinned sdist by package name, checked and extracted.
+//!
+//! Patches in `patches/` (if any) are applied to a copy of the tree in OUT_DIR,
+//! never to the cache, so one cache serves patched and unpatched builds alike.
+
+mod bindings;
+mod fetch;
+mod native;
+mod patch;
+mod profile;
+
+use std::env;
+use std::fs;
+use std::path::PathBuf;
+
+const ENV_VARS: &[&str] = &[
+    "LLAMA_CPP_DIR",
+    "LLAMA_CPP_SDIST",
+    "LLAMA_CPP_PROFILE",
+    "LLAMA_CPP_ARM_ARCH",
+    "LLAMA_CPP_OPENMP",
+    "LLAMA_CPP_AMX",
+    "EDGE_INFER_CACHE_DIR",
+    "XDG_CACHE_HOME",
+    "DOCS_RS",
+    "PYTHON",
+];
+
+fn main() {
+    for v in ENV_VARS {
+        println!("cargo:rerun-if-env-changed={v}");
+    }
+    println!("cargo:rerun-if-changed=build");
+    println!("cargo:rerun-if-changed=wrapper.h");
+    println!("cargo:rerun-if-changed=shim");
+
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+
+    if env::var_os("DOCS_RS").is_some() {
+        fs::copy(
+            manifest.join("src/bindings_docs.rs"),
+            out.join("bindings.rs"),
+        )
+        .expect("copy pregenerated bindings for docs.rs");
+        return;
+    }
+
+    // The pin and our patches travel inside this crate, so that its package builds alone.
+    let pin_path = manifest.join("llama-cpp.pin");
+    println!("cargo:rerun-if-changed={}", pin_path.display());
+    let pin = fetch::read_pin(&pin_path);
+
+    println!("cargo:rustc-check-cfg=cfg(edge_infer_custom_llama)");
+    let src = match env::var_os("LLAMA_CPP_DIR") {
+        Some(dir) => {
+            println!("cargo:rustc-cfg=edge_infer_custom_llama");
+            let dir = PathBuf::from(dir);
+            if !dir.join("include/llama.h").is_file() {
+                fail(&format!(
+                    "LLAMA_CPP_DIR={} is not a llama.cpp checkout (no include/llama.h there)",
+                    dir.display()
+                ));
+            }
+            for sub in [
+                "include",
+                "src",
+                "ggml/src",
+                "ggml/include",
+                "CMakeLists.txt",
+            ] {
+                println!("cargo:rerun-if-changed={}", dir.join(sub).display());
+            }
+            dir
+        }
+        None => fetch::pinned_tree(&pin),
+    };
+
+    let src = patch::apply_patches(&src, &manifest.join("patches"), &out);
+    let profile = profile::Profile::select();
+    let dst = native::build_llama(&src, &profile);
+    native::build_shim(&src);
+    native::link(&dst, &profile);
+    bindings::generate(&src, &out);
+
+    println!("cargo:rustc-env=LLAMA_CPP_PROFILE={}", profile.name());
+    println!(
+        "cargo:rustc-env=LLAMA_CPP_ARM_ARCH={}",
+        profile.arm_arch.as_deref().unwrap_or("")
+    );
+    println!("cargo:rustc-env=LLAMA_CPP_AMX={}", u8::from(profile.amx));
+    println!(
+        "cargo:rustc-env=LLAMA_CPP_PIN={} {}",
+        pin.package, pin.version
+    );
+    println!("cargo:profile={}", profile.name());
+    println!("cargo:include={}", src.join("include").display());
+    println!("cargo:src={}", src.display());
+}
+
+pub fn fail(msg: &str) -> ! {
+    eprintln!("\nllama-cpp-sys: {msg}\n");
+    panic!("llama-cpp-sys: {msg}");
+}
