@@ -2,62 +2,22 @@
 
 use std::env;
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sha2::{Digest, Sha256};
-
 use crate::fail;
 
-pub struct Pin {
-    pub package: String,
-    pub version: String,
-    pub sdist: String,
-    pub sha256: String,
-    pub subdir: String,
-    pub commit: String,
-}
+pub use edge_infer_cache::LlamaPin as Pin;
 
 pub fn read_pin(path: &Path) -> Pin {
-    let text = fs::read_to_string(path)
-        .unwrap_or_else(|e| fail(&format!("cannot read the pin {}: {e}", path.display())));
-    let get = |key: &str| {
-        text.lines()
-            .filter(|l| !l.trim_start().starts_with('#'))
-            .find_map(|l| {
-                let (k, v) = l.split_once('=')?;
-                (k.trim() == key).then(|| v.trim().to_string())
-            })
-            .unwrap_or_else(|| fail(&format!("{} has no `{key}`", path.display())))
-    };
-    Pin {
-        package: get("package"),
-        version: get("version"),
-        sdist: get("sdist"),
-        sha256: get("sha256"),
-        subdir: get("subdir"),
-        commit: get("commit"),
-    }
-}
-
-fn cache_root() -> PathBuf {
-    if let Some(d) = env::var_os("EDGE_INFER_CACHE_DIR") {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d).join("edge-infer");
-    }
-    match env::var_os("HOME") {
-        Some(h) => PathBuf::from(h).join(".cache/edge-infer"),
-        None => fail("cannot find a cache directory: set EDGE_INFER_CACHE_DIR"),
-    }
+    Pin::read(path).unwrap_or_else(|e| fail(&e.to_string()))
 }
 
 /// The extracted pinned tree in the cache, fetching and verifying it on first use.
 pub fn pinned_tree(pin: &Pin) -> PathBuf {
-    let root = cache_root().join("llama.cpp");
-    let tree = root.join(format!("{}-{}", pin.version, &pin.sha256[..12]));
+    let cache = edge_infer_cache::cache_dir().unwrap_or_else(|e| fail(&e.to_string()));
+    let tree = pin.tree_dir(&cache);
+    let root = tree.parent().unwrap().to_path_buf();
     let stamp = tree.join(".edge-infer-verified");
     if stamp.is_file() {
         return tree;
@@ -169,16 +129,6 @@ fn pip_download(pin: &Pin, root: &Path) -> PathBuf {
 }
 
 pub fn sha256_file(path: &Path) -> String {
-    let mut f = fs::File::open(path)
-        .unwrap_or_else(|e| fail(&format!("cannot open {}: {e}", path.display())));
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    edge_infer_cache::sha256_file(path)
+        .unwrap_or_else(|e| fail(&format!("cannot hash {}: {e}", path.display())))
 }
