@@ -10,6 +10,8 @@
 //! Patches in `patches/` (if any) are applied to a copy of the tree in OUT_DIR,
 //! never to the cache, so one cache serves patched and unpatched builds alike.
 
+#[cfg(feature = "buildtime-bindgen")]
+mod bindgen_config;
 mod bindings;
 mod fetch;
 mod native;
@@ -17,7 +19,6 @@ mod patch;
 mod profile;
 
 use std::env;
-use std::fs;
 use std::path::PathBuf;
 
 const ENV_VARS: &[&str] = &[
@@ -44,12 +45,14 @@ fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
 
+    // docs.rs has no network, no cmake and no libclang: document the committed bindings.
     if env::var_os("DOCS_RS").is_some() {
-        fs::copy(
-            manifest.join("src/bindings_docs.rs"),
-            out.join("bindings.rs"),
-        )
-        .expect("copy pregenerated bindings for docs.rs");
+        bindings::copy_committed(&manifest, &out);
+        println!("cargo:rustc-env=LLAMA_CPP_PROFILE=docs");
+        println!("cargo:rustc-env=LLAMA_CPP_ARM_ARCH=");
+        println!("cargo:rustc-env=LLAMA_CPP_AMX=0");
+        println!("cargo:rustc-env=LLAMA_CPP_PIN=");
+        println!("cargo:rustc-env=LLAMA_CPP_SRC_DIR=");
         return;
     }
 
@@ -59,7 +62,7 @@ fn main() {
     let pin = fetch::read_pin(&pin_path);
 
     println!("cargo:rustc-check-cfg=cfg(edge_infer_custom_llama)");
-    let src = match env::var_os("LLAMA_CPP_DIR") {
+    let (src, source) = match env::var_os("LLAMA_CPP_DIR") {
         Some(dir) => {
             println!("cargo:rustc-cfg=edge_infer_custom_llama");
             let dir = PathBuf::from(dir);
@@ -78,17 +81,19 @@ fn main() {
             ] {
                 println!("cargo:rerun-if-changed={}", dir.join(sub).display());
             }
-            dir
+            (dir, bindings::Source::Custom)
         }
-        None => fetch::pinned_tree(&pin),
+        None => (fetch::pinned_tree(&pin), bindings::Source::Pinned),
     };
+
+    bindings::check(source);
 
     let src = patch::apply_patches(&src, &manifest.join("patches"), &out);
     let profile = profile::Profile::select();
     let dst = native::build_llama(&src, &profile);
     native::build_shim(&src);
     native::link(&dst, &profile);
-    bindings::generate(&src, &out);
+    bindings::write(&manifest, &src, &out);
 
     println!("cargo:rustc-env=LLAMA_CPP_PROFILE={}", profile.name());
     println!(
@@ -100,6 +105,7 @@ fn main() {
         "cargo:rustc-env=LLAMA_CPP_PIN={} {}",
         pin.package, pin.version
     );
+    println!("cargo:rustc-env=LLAMA_CPP_SRC_DIR={}", src.display());
     println!("cargo:profile={}", profile.name());
     println!("cargo:include={}", src.join("include").display());
     println!("cargo:src={}", src.display());

@@ -109,6 +109,35 @@ pub fn link(dst: &Path, p: &Profile) {
         println!("cargo:rustc-link-lib=stdc++");
     }
     if p.openmp {
-        println!("cargo:rustc-link-lib=gomp");
+        for lib in openmp_libs(&dst.join("build/CMakeCache.txt")) {
+            println!("cargo:rustc-link-lib={lib}");
+        }
     }
+}
+
+/// The OpenMP runtime cmake found for ggml (`gomp` with GCC, `omp` with clang's libomp),
+/// from its cache; none when it found none (ggml then warns and uses its own thread pool).
+/// Without a readable cache, `gomp`, as before this was detected.
+fn openmp_libs(cache: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(cache) else {
+        return vec!["gomp".to_string()];
+    };
+    let names = text
+        .lines()
+        .find_map(|l| l.strip_prefix("OpenMP_CXX_LIB_NAMES:STRING="))
+        .unwrap_or("");
+    let libs: Vec<String> = names
+        .split(';')
+        .map(str::trim)
+        // The Rust standard library links pthread already.
+        .filter(|n| !n.is_empty() && *n != "pthread")
+        .map(String::from)
+        .collect();
+    if libs.is_empty() {
+        println!(
+            "cargo:warning=cmake found no OpenMP runtime: llama.cpp uses its own thread pool \
+             (install libgomp or libomp, or set LLAMA_CPP_OPENMP=0 to silence this)"
+        );
+    }
+    libs
 }
