@@ -39,6 +39,7 @@ fn main() {
         println!("cargo:rerun-if-env-changed={v}");
     }
     println!("cargo:rerun-if-changed=build");
+    println!("cargo:rustc-check-cfg=cfg(edge_infer_custom_llama)");
     println!("cargo:rerun-if-changed=wrapper.h");
     println!("cargo:rerun-if-changed=shim");
 
@@ -61,7 +62,6 @@ fn main() {
     println!("cargo:rerun-if-changed={}", pin_path.display());
     let pin = fetch::read_pin(&pin_path);
 
-    println!("cargo:rustc-check-cfg=cfg(edge_infer_custom_llama)");
     let (src, source) = match env::var_os("LLAMA_CPP_DIR") {
         Some(dir) => {
             println!("cargo:rustc-cfg=edge_infer_custom_llama");
