@@ -14,10 +14,9 @@ fn default_model_resolution_without_xtask() {
     )
     .unwrap();
 
-    let err = reg
-        .open_model("m")
-        .err()
-        .expect("no model in an empty cache");
+    let Err(err) = reg.open_model("m") else {
+        panic!("a model opened from an empty cache");
+    };
     let Error::Model { cause, .. } = &err else {
         panic!("not a model error: {err}");
     };
@@ -36,7 +35,9 @@ fn default_model_resolution_without_xtask() {
     );
 
     std::env::set_var("EDGE_INFER_MODEL", empty.join("nope.gguf"));
-    let err = reg.open_model("m").err().unwrap();
+    let Err(err) = reg.open_model("m") else {
+        panic!("EDGE_INFER_MODEL names no file, yet a model opened");
+    };
     assert!(err.to_string().contains("EDGE_INFER_MODEL="), "{err}");
 
     // A real model named by EDGE_INFER_MODEL opens without the cache.

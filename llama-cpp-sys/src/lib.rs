@@ -6,7 +6,7 @@
 //! need no libclang; feature `buildtime-bindgen` generates it at build time instead. Use
 //! the `edge-infer-llama` crate for a safe API.
 #![allow(non_upper_case_globals, non_camel_case_types, non_snake_case)]
-#![allow(clippy::all, rustdoc::all, unnecessary_transmutes)]
+#![allow(unknown_lints, clippy::all, rustdoc::all, unnecessary_transmutes)]
 
 include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
 
