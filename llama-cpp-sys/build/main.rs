@@ -1,4 +1,8 @@
-//! Builds the pinned llama.cpp (ggml + llama, static) and generates its bindings.
+//! Builds the pinned llama.cpp (ggml + llama, static) and provides its bindings.
+//!
+//! Steps, one module each: `fetch` (the sources), `patch` (our patches), `profile` (what
+//! to build for), `native` (cmake, the shim, link lines), `bindings` (committed, or
+//! bindgen with feature `buildtime-bindgen`, configured in `bindgen_config`).
 //!
 //! Source resolution, in order:
 //! 1. `LLAMA_CPP_DIR`: a user's own llama.cpp checkout, used as is.
@@ -8,7 +12,8 @@
 //! 4. `python3 -m pip download` of the pinned sdist by package name, checked and extracted.
 //!
 //! Patches in `patches/` (if any) are applied to a copy of the tree in OUT_DIR,
-//! never to the cache, so one cache serves patched and unpatched builds alike.
+//! never to the cache, so one cache serves patched and unpatched builds alike. Under
+//! `DOCS_RS` nothing is fetched or compiled: the committed bindings are documented.
 
 #[cfg(feature = "buildtime-bindgen")]
 mod bindgen_config;
