@@ -10,12 +10,24 @@
 use std::env;
 use std::path::{Path, PathBuf};
 
+#[path = "build/sdk_header.rs"]
+mod sdk_header;
+
 fn main() {
     println!("cargo:rustc-check-cfg=cfg(rkllm_linked)");
     println!("cargo:rustc-check-cfg=cfg(rkllm_sdk_header)");
     println!("cargo:rerun-if-env-changed=RKLLM_LIB_DIR");
     println!("cargo:rerun-if-env-changed=RKLLM_INCLUDE_DIR");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=build/sdk_header.rs");
+    // `links` metadata: dependents' build scripts see DEP_EDGE_INFER_RKLLMRT_ABI and follow
+    // the declarations this crate was really built with (features unify across a tree).
+    let abi = if env::var_os("CARGO_FEATURE_ABI_1_2").is_some() {
+        "1.2"
+    } else {
+        "1.3"
+    };
+    println!("cargo:abi={abi}");
 
     if env::var_os("CARGO_FEATURE_RUNTIME_LOAD").is_none() {
         match find_runtime() {
@@ -99,6 +111,8 @@ fn generate_sdk_bindings(inc: &Path) {
         .generate_comments(false)
         .generate()
         .unwrap_or_else(|e| panic!("bindgen failed on {}: {e}", header.display()));
-    bindings.write_to_file(out.join("sdk_bindings.rs")).unwrap();
+    let mut text = bindings.to_string();
+    text.push_str(&sdk_header::sdk_aliases(&text));
+    std::fs::write(out.join("sdk_bindings.rs"), text).unwrap();
     println!("cargo:rustc-cfg=rkllm_sdk_header");
 }

@@ -201,6 +201,10 @@ impl Registry {
         for (name, m) in &file.models {
             m.validate()
                 .map_err(|e| bad(format!("model `{name}`: {e}")))?;
+            if m.backend == BackendKind::Rkllm {
+                rkllm_context_fits(m, &resolve_path(&base_dir, &m.file))
+                    .map_err(|e| bad(format!("model `{name}`: {e}")))?;
+            }
         }
         for (profile, models) in &file.profiles {
             for m in models {
@@ -295,6 +299,25 @@ pub(crate) fn resolve_path(base: &Path, file: &str) -> PathBuf {
         p.to_path_buf()
     } else {
         base.join(p)
+    }
+}
+
+/// An RKLLM model's `context` against the limit in its file's header, where the file exists
+/// and its header can be read (other file problems are reported when the model is opened,
+/// so that a profile can fall back).
+fn rkllm_context_fits(m: &ModelConfig, path: &Path) -> std::result::Result<(), String> {
+    let report = edge_infer_rkllm::FileCheck::new(path)
+        .context(m.context_len().min(i32::MAX as u32) as i32)
+        .run();
+    match report.problems.iter().find(|p| {
+        matches!(
+            p,
+            edge_infer_rkllm::Problem::ContextAboveModelLimit { .. }
+                | edge_infer_rkllm::Problem::ContextOutOfRange { .. }
+        )
+    }) {
+        Some(p) => Err(format!("`context`: {p}")),
+        None => Ok(()),
     }
 }
 
@@ -478,6 +501,34 @@ mod tests {
             "[models.a]\nbackend = \"llama\"\nfile = \"x\"\ncache_layers = \"hybrid:6:q8_0:q4_0\"\n",
         )
         .unwrap();
+    }
+
+    #[test]
+    fn rkllm_context_is_checked_against_the_file_when_the_registry_loads() {
+        let dir = std::env::temp_dir().join(format!("cfg-rkllm-ctx-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // edge-infer's test-double model format has a readable header (a real .rkllm's is
+        // not published).
+        std::fs::write(
+            dir.join("m.rkllm"),
+            "RKLLM-TEST-DOUBLE\nmax_context_len=2048\n",
+        )
+        .unwrap();
+        let reg = |ctx: u32| {
+            let toml =
+                format!("[models.n]\nbackend = \"rkllm\"\nfile = \"m.rkllm\"\ncontext = {ctx}\n");
+            std::fs::write(dir.join("r.toml"), toml).unwrap();
+            Registry::load(dir.join("r.toml"))
+        };
+        let e = reg(4096).unwrap_err().to_string();
+        assert!(e.contains("model `n`") && e.contains("limit 2048"), "{e}");
+        reg(2048).unwrap();
+        let e = reg(20000).unwrap_err().to_string();
+        assert!(e.contains("out of range"), "{e}");
+        // A file that is not there yet is a matter for open time (fallback), not load time.
+        std::fs::remove_file(dir.join("m.rkllm")).unwrap();
+        reg(8192).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -11,13 +11,23 @@
 //! model's `prompt_prefix`/`prompt_postfix`, through `rkllm_set_function_tools` when the
 //! request has tools, and are otherwise put before the first prompt. Generation runs on a
 //! worker thread; cancel aborts the run (`rkllm_abort`).
+//!
+//! The recorded conversation always equals the runtime's KV cache: a run that was stopped
+//! by edge-infer (stop string, cancel, or `max_tokens` where the ABI has no per-run limit)
+//! keeps generating for as long as the abort takes (about 1.3 s on a board), and those
+//! tokens stay in the cache, so after such a stop the cache is cleared and the next turn
+//! sends the conversation again.
+//!
+//! Per-request sampling exists only in the 1.3 ABI. On 1.2 a request whose sampling differs
+//! from the default is refused (`ModelError::Unsupported`) rather than silently run with the
+//! model's init sampling.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use edge_infer_rkllm::{AbiGeneration, Control, Input, Llm, RunOptions, Runtime};
+use edge_infer_rkllm::{Abi, Control, FileCheck, Input, Llm, Problem, RunOptions, Runtime};
 
 use crate::config::{resolve_path, BackendKind, ModelConfig};
 use crate::error::{Error, ModelError, Result};
@@ -38,8 +48,24 @@ pub(crate) fn open(
     path: PathBuf,
     base_dir: &std::path::Path,
 ) -> Result<RkllmGenerator, ModelError> {
-    // The runtime first: without it (no NPU software stack) nothing else matters, and
-    // that is the reason worth reporting.
+    // The file first: a bad download (LFS pointer, empty, wrong platform, context above the
+    // model's limit) is reported on any machine, every problem at once, not hidden behind a
+    // missing NPU runtime.
+    let context = cfg.context_len().min(i32::MAX as u32) as i32;
+    let mut check = FileCheck::new(&path).context(context);
+    if let Some(board) = edge_infer_rkllm::checks::board_platform(std::path::Path::new("/")) {
+        check = check.board_platform(board);
+    }
+    let report = check.run();
+    if report.problems == [Problem::Missing] {
+        return Err(ModelError::FileMissing(path));
+    }
+    for w in report.warnings() {
+        log::warn!("model `{name}`: {w}");
+    }
+    if report.has_errors() {
+        return Err(ModelError::Rkllm(report.into()));
+    }
     let runtime = match &cfg.runtime {
         Some(p) => Runtime::load(resolve_path(base_dir, p)),
         None => Runtime::system(),
@@ -49,15 +75,12 @@ pub(crate) fn open(
     let mask = cfg.cpu_mask.unwrap_or(edge_infer_rkllm::RK3588_A76_MASK);
     let mut b = Llm::builder(&path)
         .runtime(runtime)
-        .max_context_len(cfg.context_len().min(i32::MAX as u32) as i32)
+        .max_context_len(context)
         .cpu_mask(mask);
     if let Some(t) = &cfg.tokenizer {
         b = b.tokenizer(resolve_path(base_dir, t));
     }
-    let llm = b.build().map_err(|e| match e {
-        edge_infer_rkllm::Error::ModelNotFound(p) => ModelError::FileMissing(p),
-        e => ModelError::Rkllm(e),
-    })?;
+    let llm = b.build()?;
     let template = match (&cfg.prompt_prefix, &cfg.prompt_postfix) {
         (Some(pre), Some(post)) => {
             llm.set_chat_template("", pre, post)?;
@@ -90,7 +113,7 @@ pub(crate) fn open(
             n_ctx: llm.max_context_len().max(0) as usize,
             description: format!(
                 "RKLLM {} · CPU mask {mask:#x} · max_context_len {}{}",
-                AbiGeneration::SELECTED,
+                Abi::COMPILED,
                 llm.max_context_len(),
                 if test_double {
                     " · TEST DOUBLE runtime (no NPU)"
@@ -155,12 +178,12 @@ impl State {
     }
 
     fn count(&self, text: &str) -> Result<usize> {
-        match self.llm.tokenizer() {
-            Some(t) => t.count(text).map_err(|e| self.fail(e)),
-            // Without the model's tokenizer, one token per character: an over-estimate for
-            // most text, so the context policy acts early rather than late.
-            None => Ok(text.chars().count()),
-        }
+        // The same bound the runtime crate's own guard uses: the tokenizer's count (with
+        // the template), else the byte length.
+        self.llm
+            .token_bound(text)
+            .map(|(n, _)| n)
+            .map_err(|e| self.fail(e))
     }
 
     fn generate(&mut self, req: &Request, out: &mut Output) -> Result<Stats> {
@@ -261,7 +284,14 @@ impl State {
         }
 
         let mut opts = RunOptions::new().keep_history(true);
-        if AbiGeneration::SELECTED == AbiGeneration::V1_3 {
+        let per_run_limit = Abi::COMPILED == Abi::V1_3;
+        if !per_run_limit && req.sampling != crate::request::Sampling::default() {
+            return Err(self.fail(ModelError::Unsupported(
+                "per-request sampling on the RKLLM 1.2 ABI, which takes sampling at init only \
+                 (use a 1.3 runtime, or the default sampling)",
+            )));
+        }
+        if per_run_limit {
             let s = &req.sampling;
             let mut rs = edge_infer_rkllm::Sampling::new()
                 .top_p(s.top_p)
@@ -301,7 +331,8 @@ impl State {
                     Halt::Cancelled
                 } else if !out.push(chunk.text()) {
                     Halt::Output
-                } else if tokens >= req.max_tokens {
+                } else if tokens >= req.max_tokens && !per_run_limit {
+                    // 1.3 stops by itself at max_new_tokens: no abort, nothing extra cached.
                     Halt::MaxTokens
                 } else {
                     Halt::No
@@ -330,15 +361,21 @@ impl State {
             StopReason::StopString(s.clone())
         } else if halt == Halt::Cancelled || out.disconnected || cancel.is_cancelled() {
             StopReason::Cancelled
-        } else if halt == Halt::MaxTokens || tokens >= req.max_tokens {
+        } else if halt == Halt::MaxTokens || stats.generated_tokens.max(tokens) >= req.max_tokens {
             StopReason::MaxTokens
         } else if summary.aborted {
             StopReason::Cancelled
         } else {
             StopReason::EndOfGeneration
         };
-        messages.push(Message::assistant(out.answer.clone()));
-        self.sent = messages;
+        if halt == Halt::No && !summary.aborted && !summary.paused {
+            messages.push(Message::assistant(out.answer.clone()));
+            self.sent = messages;
+        } else {
+            // Tokens generated after the stop (the abort takes time) are in the cache but
+            // not in the answer: start the next turn afresh.
+            self.forget();
+        }
         Ok(stats)
     }
 }

@@ -24,7 +24,7 @@ empty = []
 
 [models.no-runtime]
 backend = "rkllm"
-file = "model.rkllm"
+file = "good.rkllm"
 runtime = "/nonexistent/librkllmrt.so"
 
 [models.no-file]
@@ -213,8 +213,12 @@ fn builtin_fast_profile_skips_the_npu_here() {
     assert_eq!(routed.report.served, "gemma-3-270m");
     let s = &routed.report.skipped[0];
     assert_eq!(s.model, "qwen2.5-0.5b-npu");
+    // Its file is checked first: on a machine without it, that is what is reported.
     assert!(
-        matches!(s.cause, ModelError::NpuRuntimeUnavailable(_)),
+        matches!(
+            s.cause,
+            ModelError::FileMissing(_) | ModelError::NpuRuntimeUnavailable(_)
+        ),
         "{s}"
     );
 }

@@ -1,7 +1,8 @@
 //! A safe API over llama.cpp, built from the pinned source by `llama-cpp-sys`.
 //!
-//! One module per concept: [`Model`] (loading and metadata), [`Context`] (KV cache,
-//! threads, batch sizes), tokens, chat templates, [`Sampling`] and streaming
+//! One module per concept: [`Model`] (loading and metadata) and its vocabulary,
+//! [`ContextParams`] and [`Context`] (decode, KV cache operations, state save/load),
+//! the KV cache types and per-layer layouts, chat templates, [`Sampling`] and streaming
 //! generation (a callback form and an `Iterator` form), with per-generation
 //! [`Stats`] and a per-context [`MemoryReport`].
 //!
@@ -27,27 +28,34 @@
 #![warn(missing_docs)]
 
 mod backend;
+mod cancel;
 mod chat;
 mod context;
+mod cpu;
+mod decode;
 mod error;
 mod generate;
-mod kv_layers;
+mod kv;
+mod memory;
 mod model;
+mod params;
 mod sampling;
-mod session;
+mod state;
 mod token;
+mod vocab;
 
 pub use backend::{build_profile, cpu_features, system_info};
+pub use cancel::CancelHandle;
 pub use chat::{apply_template, ChatMessage};
-pub use context::{
-    big_cores, default_threads, CancelHandle, Context, ContextParams, FlashAttention, KvType,
-    MemoryReport,
-};
+pub use context::Context;
+pub use cpu::{big_cores, default_threads};
 pub use error::{Error, Result};
 pub use generate::{
     stream_text_path, Event, GenerateOptions, Generation, Prompt, Stats, StopReason,
 };
-pub use kv_layers::{KvLayerSummary, KvLayers, LayerCache, LayerKv};
+pub use kv::{FlashAttention, KvLayerSummary, KvLayers, KvType, LayerCache, LayerKv};
+pub use memory::MemoryReport;
 pub use model::{Model, ModelParams};
+pub use params::ContextParams;
 pub use sampling::{Sampler, Sampling};
 pub use token::Token;

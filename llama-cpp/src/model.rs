@@ -10,7 +10,6 @@ use edge_infer_llama_sys as sys;
 
 use crate::backend;
 use crate::error::{panic_message, Error, Result};
-use crate::token::Token;
 
 /// How a model is loaded. Defaults: mmap on, mlock off.
 ///
@@ -323,12 +322,6 @@ impl Model {
         unsafe { sys::llama_model_size(self.as_ptr()) }
     }
 
-    /// Vocabulary size.
-    pub fn n_vocab(&self) -> i32 {
-        // SAFETY: valid vocab pointer owned by the model.
-        unsafe { sys::llama_vocab_n_tokens(self.vocab_ptr()) }
-    }
-
     /// The model's built-in chat template (Jinja source), if it has one.
     pub fn chat_template(&self) -> Option<String> {
         // SAFETY: valid model; NULL name selects the default template.
@@ -354,24 +347,6 @@ impl Model {
             get("key_length").unwrap_or(fallback),
             get("value_length").unwrap_or(fallback),
         )
-    }
-
-    /// Beginning-of-sequence token, if the model has one.
-    pub fn token_bos(&self) -> Option<Token> {
-        // SAFETY: valid vocab pointer.
-        Token::from_raw(unsafe { sys::llama_vocab_bos(self.vocab_ptr()) })
-    }
-
-    /// End-of-sequence token, if the model has one.
-    pub fn token_eos(&self) -> Option<Token> {
-        // SAFETY: valid vocab pointer.
-        Token::from_raw(unsafe { sys::llama_vocab_eos(self.vocab_ptr()) })
-    }
-
-    /// Whether `token` ends generation (EOS, EOT and the like).
-    pub fn is_eog(&self, token: Token) -> bool {
-        // SAFETY: valid vocab pointer; llama.cpp bounds-checks the id.
-        unsafe { sys::llama_vocab_is_eog(self.vocab_ptr(), token.0) }
     }
 }
 

@@ -33,6 +33,21 @@ pub const RKLLM_CALLBACK_CONTINUE: c_int = 0;
 /// Result-callback return value: pause (the KV cache is kept; a later run resumes).
 pub const RKLLM_CALLBACK_PAUSE: c_int = 1;
 
+/// A C `bool` field. Kept as a byte, never a Rust `bool`: a runtime that writes any other
+/// value than 0 or 1 (or a wrong-ABI layout that puts another field there) must not be UB.
+pub type c_bool = u8;
+
+/// `CPU0`..`CPU7` of the SDK header: bits of `RKLLMExtendParam::enabled_cpus_mask`.
+/// RK3588's fast Cortex-A76 cores are 4-7 (`CPU4 | CPU5 | CPU6 | CPU7` = 0xF0).
+pub const CPU0: u32 = 1 << 0;
+pub const CPU1: u32 = 1 << 1;
+pub const CPU2: u32 = 1 << 2;
+pub const CPU3: u32 = 1 << 3;
+pub const CPU4: u32 = 1 << 4;
+pub const CPU5: u32 = 1 << 5;
+pub const CPU6: u32 = 1 << 6;
+pub const CPU7: u32 = 1 << 7;
+
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct RKLLMExtendParam {

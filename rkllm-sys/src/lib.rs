@@ -21,16 +21,16 @@
 use std::ffi::{c_char, c_int, c_void, CStr, OsStr};
 use std::path::{Path, PathBuf};
 
+mod abi;
 mod common;
 pub mod v1_2;
 pub mod v1_3;
-pub mod version;
 
+pub use abi::AbiGeneration;
 #[cfg(feature = "abi-1-2")]
 pub use v1_2::*;
 #[cfg(not(feature = "abi-1-2"))]
 pub use v1_3::*;
-pub use version::{find_embedded_version, AbiGeneration, EmbeddedVersion, RuntimeVersion};
 
 /// True when this build linked `librkllmrt` (default feature set and the library was found).
 pub const LINKED: bool = cfg!(rkllm_linked);
@@ -189,18 +189,26 @@ impl Library {
     /// Opens a runtime at run time. `name` is a path, or a bare file name looked up by the
     /// dynamic loader (`LD_LIBRARY_PATH`, `/etc/ld.so.cache`, ...).
     ///
+    /// The object stays mapped for the life of the process (`RTLD_NODELETE`), even after
+    /// this `Library` is dropped: the runtime calls back from threads of its own, which may
+    /// outlive any handle, and closed vendor runtimes are not known to be safe to unload.
+    ///
     /// # Safety
     /// Opening a shared object runs its initialisers, and its symbols are trusted to have the
     /// declared signatures: `name` must be an RKLLM runtime (or edge-infer's test double) of
-    /// the ABI generation this crate was built for. Check its embedded version first (see
-    /// [`find_embedded_version`]) — the safe `rkllm` crate does.
+    /// the ABI generation this crate was built for. Identify the file first (its git blob id,
+    /// or an ABI the user states): the safe `edge-infer-rkllm` crate does.
     pub unsafe fn load(name: impl AsRef<OsStr>) -> Result<Library, LoadError> {
         let name = name.as_ref();
         // RTLD_NOW: report missing dependencies of the runtime here, not at the first call.
         // RTLD_LOCAL: a second runtime (e.g. the test double) must not interpose the first.
+        // RTLD_NODELETE: never unmap code a vendor thread may still be running.
         // SAFETY: the caller vouches that `name` is an RKLLM runtime (see above).
         let lib: libloading::Library = unsafe {
-            libloading::os::unix::Library::open(Some(name), libc::RTLD_NOW | libc::RTLD_LOCAL)
+            libloading::os::unix::Library::open(
+                Some(name),
+                libc::RTLD_NOW | libc::RTLD_LOCAL | libc::RTLD_NODELETE,
+            )
         }
         .map_err(|source| LoadError::Open {
             name: name.into(),

@@ -18,8 +18,8 @@ pub struct RKLLMParam {
     pub mirostat: i32,
     pub mirostat_tau: f32,
     pub mirostat_eta: f32,
-    pub skip_special_token: bool,
-    pub is_async: bool,
+    pub skip_special_token: c_bool,
+    pub is_async: c_bool,
     pub img_start: *const c_char,
     pub img_end: *const c_char,
     pub img_content: *const c_char,
@@ -51,7 +51,7 @@ pub union RKLLMInputUnion {
 #[derive(Clone, Copy)]
 pub struct RKLLMInput {
     pub role: *const c_char,
-    pub enable_thinking: bool,
+    pub enable_thinking: c_bool,
     pub input_type: RKLLMInputType,
     pub input: RKLLMInputUnion,
 }

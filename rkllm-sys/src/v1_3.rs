@@ -2,6 +2,9 @@
 pub use super::common::*;
 use core::ffi::{c_char, c_int, c_void};
 
+/// Result-callback return value (1.3 only): release the current output buffer early.
+pub const RKLLM_CALLBACK_RELEASE_OUTPUT: c_int = 2;
+
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct RKLLMParam {
@@ -18,9 +21,9 @@ pub struct RKLLMParam {
     pub mirostat: i32,
     pub mirostat_tau: f32,
     pub mirostat_eta: f32,
-    pub skip_special_token: bool,
-    pub ignore_eos_token: bool,
-    pub is_async: bool,
+    pub skip_special_token: c_bool,
+    pub ignore_eos_token: c_bool,
+    pub is_async: c_bool,
     pub extend_param: RKLLMExtendParam,
 }
 
@@ -75,7 +78,7 @@ pub union RKLLMInputUnion {
 #[derive(Clone, Copy)]
 pub struct RKLLMInput {
     pub role: *const c_char,
-    pub enable_thinking: bool,
+    pub enable_thinking: c_bool,
     pub input_type: RKLLMInputType,
     pub input: RKLLMInputUnion,
 }

@@ -4,8 +4,14 @@
 //! double for that target.
 use std::{env, path::PathBuf, process::Command};
 
-/// (ABI minor, embedded runtime version) for each double that is built.
-const VARIANTS: &[(u32, &str)] = &[(2, "1.2.3"), (3, "1.3.0")];
+/// (ABI minor, runtime version it reports, carries the test-double marker) for each build.
+/// The "anonymous" builds lack the marker and pass for an unknown vendor rebuild.
+const VARIANTS: &[(u32, &str, bool)] = &[
+    (2, "1.2.3", true),
+    (3, "1.3.0", true),
+    (2, "1.2.3", false),
+    (3, "1.3.0", false),
+];
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
@@ -17,8 +23,8 @@ fn main() {
     // cc only gives us a configured compiler: we need a shared object, which
     // `cc::Build::compile` (static archives) does not make.
     let compiler = cc::Build::new().cargo_metadata(false).get_compiler();
-    for &(minor, version) in VARIANTS {
-        let dir = out.join(format!("abi-1.{minor}"));
+    for &(minor, version, marker) in VARIANTS {
+        let dir = out.join(format!("{}-1.{minor}", if marker { "abi" } else { "anon" }));
         std::fs::create_dir_all(&dir).expect("create test-double dir");
         let lib = dir.join("librkllmrt.so");
         let mut cmd: Command = compiler.to_command();
@@ -33,14 +39,12 @@ fn main() {
         ])
         .arg(format!("-DTD_ABI_MINOR={minor}"))
         .arg(format!("-DTD_VERSION=\"{version}\""))
+        .args(marker.then(|| format!("-DTD_MARKER=\"{minor}\"")))
         // The real runtime's soname, so `RKLLM_LIB_DIR=<this dir>` can link against it;
-        // -Bsymbolic keeps the double's internal calls inside the double; nodelete keeps its
-        // globals (test observations) across dlclose/dlopen within one test process.
-        .args([
-            "-Wl,-soname,librkllmrt.so",
-            "-Wl,-Bsymbolic",
-            "-Wl,-z,nodelete",
-        ])
+        // -Bsymbolic keeps the double's internal calls inside the double. No `-z nodelete`:
+        // keeping the runtime mapped is edge-infer-rkllm-sys's job (RTLD_NODELETE), and a
+        // test proves it does.
+        .args(["-Wl,-soname,librkllmrt.so", "-Wl,-Bsymbolic"])
         .arg(&src)
         .arg("-o")
         .arg(&lib);
@@ -52,7 +56,8 @@ fn main() {
             "building the RKLLM test double failed: {cmd:?}"
         );
         println!(
-            "cargo:rustc-env=RKLLM_TEST_DOUBLE_1_{minor}={}",
+            "cargo:rustc-env=RKLLM_TEST_DOUBLE_{}1_{minor}={}",
+            if marker { "" } else { "ANON_" },
             lib.display()
         );
     }

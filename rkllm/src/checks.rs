@@ -1,11 +1,13 @@
 //! Up-front checks run before `rkllm_init`, so that common mistakes become typed errors
 //! instead of a runtime crash or an opaque init failure.
 use crate::error::{Error, Result};
-use std::io::Read;
+use crate::model_file::MAX_CONTEXT_LEN;
+use crate::version::{Abi, RuntimeVersion};
 use std::path::{Path, PathBuf};
 
-/// Largest `max_context_len` any RKLLM conversion supports.
-pub const MAX_CONTEXT_LEN: i32 = 16384;
+/// The RKNPU driver a 1.3 runtime needs: with an older one init succeeds and every run then
+/// fails (`matmul(w8a8) run failed`, ABI.md). Older runtimes warn below it.
+pub const MIN_DRIVER_1_3: RuntimeVersion = RuntimeVersion::new(0, 9, 7);
 
 /// Whether a host check runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -31,31 +33,49 @@ impl Check {
 }
 
 /// Checks of the machine: CPUs named by the mask are online, an NPU device node is
-/// accessible. The roots are injectable for tests.
+/// accessible, the RKNPU driver is new enough for the runtime. The roots are injectable
+/// for tests.
 ///
 /// `RKLLM_SKIP_NPU_CHECK=1` in the environment turns an [`Check::Auto`] NPU check off (for
 /// containers that expose the NPU differently).
 #[derive(Debug, Clone)]
 pub struct HostChecks {
+    root: PathBuf,
     sysfs_root: PathBuf,
     dev_root: PathBuf,
     cpus_online: Check,
     npu: Check,
+    driver: Check,
 }
 
 impl Default for HostChecks {
     fn default() -> Self {
         HostChecks {
+            root: "/".into(),
             sysfs_root: "/sys".into(),
             dev_root: "/dev".into(),
             cpus_online: Check::Auto,
             npu: Check::Auto,
+            driver: Check::Auto,
         }
     }
 }
 
 impl HostChecks {
-    /// Reads `<root>/devices/system/cpu/online` instead of `/sys/...`.
+    /// Looks at a whole fake (or mounted) system tree: `<root>/sys`, `<root>/dev` and
+    /// `<root>/proc/device-tree` (the board's SoC, for the model's target platform).
+    pub fn root(mut self, root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
+        self.sysfs_root = root.join("sys");
+        self.dev_root = root.join("dev");
+        self.root = root;
+        self
+    }
+    pub(crate) fn root_path(&self) -> &Path {
+        &self.root
+    }
+    /// Reads `<root>/devices/system/cpu/online` and `<root>/module/rknpu/version` instead
+    /// of under `/sys`.
     pub fn sysfs_root(mut self, root: impl Into<PathBuf>) -> Self {
         self.sysfs_root = root.into();
         self
@@ -76,9 +96,25 @@ impl HostChecks {
         self
     }
 
+    /// Policy for the RKNPU driver version check (a 1.3 runtime refuses drivers older
+    /// than 0.9.7; an unreadable version passes).
+    pub fn npu_driver(mut self, c: Check) -> Self {
+        self.driver = c;
+        self
+    }
+
+    pub(crate) fn driver_check_enabled(&self, test_double: bool) -> bool {
+        self.driver.enabled(test_double)
+    }
+
     pub(crate) fn run(&self, mask: u32, test_double: bool) -> Result<()> {
         if self.cpus_online.enabled(test_double) {
             check_cpus_online(&self.sysfs_root, mask)?;
+        }
+        if self.driver.enabled(test_double) {
+            if let Some((found, path)) = npu_driver_version(&self.sysfs_root) {
+                check_driver(Abi::COMPILED, &found, &path.display().to_string())?;
+            }
         }
         let env_skip = std::env::var("RKLLM_SKIP_NPU_CHECK").is_ok_and(|v| v == "1");
         if self.npu.enabled(test_double) && !(self.npu == Check::Auto && env_skip) {
@@ -86,39 +122,6 @@ impl HostChecks {
         }
         Ok(())
     }
-}
-
-/// Model file: exists, is a file, non-empty, readable, not a Git LFS pointer.
-pub(crate) fn check_model_file(path: &Path) -> Result<()> {
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::ModelNotFound(path.into()))
-        }
-        Err(source) => {
-            return Err(Error::ModelUnreadable {
-                path: path.into(),
-                source,
-            })
-        }
-    };
-    if meta.is_dir() {
-        return Err(Error::ModelIsDirectory(path.into()));
-    }
-    if meta.len() == 0 {
-        return Err(Error::ModelEmpty(path.into()));
-    }
-    let mut head = [0u8; 64];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .map_err(|source| Error::ModelUnreadable {
-            path: path.into(),
-            source,
-        })?;
-    if head[..n].starts_with(b"version https://git-lfs") {
-        return Err(Error::ModelIsLfsPointer(path.into()));
-    }
-    Ok(())
 }
 
 pub(crate) fn check_context_len(n: i32) -> Result<()> {
@@ -137,6 +140,48 @@ pub(crate) fn check_cpu_mask(mask: u32, count: i32) -> Result<()> {
         return Err(Error::CpuCountMismatch { mask, count, bits });
     }
     Ok(())
+}
+
+/// The RKNPU driver version from `<sysfs>/module/rknpu/version` or
+/// `<sysfs>/kernel/debug/rknpu/version` (texts like `0.9.8` or `RKNPU driver: v0.9.8`).
+pub fn npu_driver_version(sysfs_root: &Path) -> Option<(RuntimeVersion, PathBuf)> {
+    ["module/rknpu/version", "kernel/debug/rknpu/version"]
+        .iter()
+        .map(|p| sysfs_root.join(p))
+        .find_map(|p| {
+            let text = std::fs::read_to_string(&p).ok()?;
+            let at = text.find(|c: char| c.is_ascii_digit())?;
+            Some((RuntimeVersion::parse_prefix(&text[at..])?, p))
+        })
+}
+
+/// Refuses a 1.3 runtime on a driver older than 0.9.7 (`from` names where the version came from).
+pub(crate) fn check_driver(abi: Abi, found: &RuntimeVersion, from: &str) -> Result<()> {
+    if abi == Abi::V1_3 && *found < MIN_DRIVER_1_3 {
+        return Err(Error::NpuDriverTooOld {
+            found: found.to_string(),
+            required: MIN_DRIVER_1_3.to_string(),
+            from: from.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// The board's SoC from the device tree (`<root>/proc/device-tree/compatible`, e.g.
+/// `rockchip,rk3588`), upper-cased as the runtime prints it (`RK3588`); `None` off a
+/// Rockchip board.
+pub fn board_platform(root: &Path) -> Option<String> {
+    let bytes = std::fs::read(root.join("proc/device-tree/compatible")).ok()?;
+    bytes
+        .split(|&b| b == 0)
+        .filter_map(|s| std::str::from_utf8(s).ok())
+        .find_map(|s| s.strip_prefix("rockchip,"))
+        .filter(|soc| soc.starts_with("rk") || soc.starts_with("rv"))
+        .map(|soc| {
+            // rk3588s is an RK3588 to the runtime.
+            let soc = soc.trim_end_matches('s');
+            soc.to_ascii_uppercase()
+        })
 }
 
 /// Parses a sysfs CPU list such as `0-3,5,7-8`.

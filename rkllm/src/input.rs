@@ -22,18 +22,61 @@ impl Role {
     }
 }
 
+/// The placeholder a multimodal prompt holds once per image, where that image goes.
+pub const IMAGE_PLACEHOLDER: &str = "<image>";
+
+/// Image embeddings from a vision encoder, for [`Input::multimodal`]: `n_images` images of
+/// `tokens_per_image` rows each, every row of the model's hidden size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Images {
+    pub(crate) data: Vec<f32>,
+    pub(crate) n_images: usize,
+    pub(crate) tokens_per_image: usize,
+    pub(crate) size: (usize, usize),
+    pub(crate) tags: Option<(String, String, String)>,
+}
+
+impl Images {
+    /// `data` holds `n_images × tokens_per_image` rows.
+    pub fn new(data: impl Into<Vec<f32>>, n_images: usize, tokens_per_image: usize) -> Images {
+        Images {
+            data: data.into(),
+            n_images,
+            tokens_per_image,
+            size: (0, 0),
+            tags: None,
+        }
+    }
+    /// The encoder's input size in pixels (width, height).
+    pub fn size(mut self, width: usize, height: usize) -> Images {
+        self.size = (width, height);
+        self
+    }
+    /// The model's image tags: the text before, after and inside (repeated per token) each
+    /// image, e.g. `<|vision_start|>`, `<|vision_end|>`, `<|image_pad|>`. On the 1.2 ABI they
+    /// are set once at init ([`LlmBuilder::image_tags`](crate::LlmBuilder::image_tags)) instead.
+    pub fn tags(mut self, start: &str, end: &str, content: &str) -> Images {
+        self.tags = Some((start.into(), end.into(), content.into()));
+        self
+    }
+}
+
 /// The payload of an [`Input`].
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum InputKind {
     /// Text, templated and tokenized by the runtime.
     Prompt(String),
     /// Token ids.
     Tokens(Vec<i32>),
-    /// Embeddings: `n_tokens` rows of `data.len() / n_tokens` floats.
+    /// Embeddings: `n_tokens` rows of the model's hidden size.
     Embeddings { data: Vec<f32>, n_tokens: usize },
+    /// A prompt with one [`IMAGE_PLACEHOLDER`] per image, and the images' embeddings.
+    Multimodal { prompt: String, images: Images },
 }
 
-/// One run's input.
+/// One run's input. Sizes are checked against the model before the runtime sees them:
+/// token ids against the vocabulary, embedding rows against the hidden size.
 ///
 /// ```
 /// use edge_infer_rkllm::{Input, Role};
@@ -47,39 +90,69 @@ pub struct Input {
     pub(crate) role: Role,
     pub(crate) enable_thinking: bool,
     pub(crate) kind: InputKind,
+    /// False for the `unsafe` constructors: ids and widths are the caller's promise.
+    pub(crate) checked: bool,
 }
 
 impl Input {
-    /// A user text prompt.
-    pub fn prompt(text: impl Into<String>) -> Input {
+    fn of(kind: InputKind) -> Input {
         Input {
             role: Role::User,
             enable_thinking: false,
-            kind: InputKind::Prompt(text.into()),
+            kind,
+            checked: true,
         }
+    }
+    /// A user text prompt.
+    pub fn prompt(text: impl Into<String>) -> Input {
+        Input::of(InputKind::Prompt(text.into()))
     }
     /// A tool's reply (role `tool`), after the model asked for a function call.
     pub fn tool_response(text: impl Into<String>) -> Input {
         Input::prompt(text).with_role(Role::Tool)
     }
-    /// Token ids.
+    /// Token ids; each must be in `0..vocab_size` (known from the tokenizer, the builder's
+    /// [`vocab_size`](crate::LlmBuilder::vocab_size) or a logits run).
     pub fn tokens(ids: impl Into<Vec<i32>>) -> Input {
+        Input::of(InputKind::Tokens(ids.into()))
+    }
+    /// Token ids that are not checked against the vocabulary.
+    ///
+    /// # Safety
+    /// Every id must be a valid token of the model: the runtime indexes its embedding table
+    /// with them unchecked. Negative ids are still refused.
+    pub unsafe fn tokens_unchecked(ids: impl Into<Vec<i32>>) -> Input {
         Input {
-            role: Role::User,
-            enable_thinking: false,
-            kind: InputKind::Tokens(ids.into()),
+            checked: false,
+            ..Input::tokens(ids)
         }
     }
-    /// Embeddings for `n_tokens` tokens (`data.len()` must be a multiple of `n_tokens`).
+    /// Embeddings for `n_tokens` tokens: `data.len()` must be `n_tokens ×` the model's hidden
+    /// size (known from the builder's [`hidden_size`](crate::LlmBuilder::hidden_size) or a
+    /// hidden-state run), since the runtime reads that many floats.
     pub fn embeddings(data: impl Into<Vec<f32>>, n_tokens: usize) -> Input {
+        Input::of(InputKind::Embeddings {
+            data: data.into(),
+            n_tokens,
+        })
+    }
+    /// Embeddings whose row width is not checked against the model.
+    ///
+    /// # Safety
+    /// `data.len()` must be at least `n_tokens ×` the model's hidden size: the runtime reads
+    /// that many floats. (A length that is not a multiple of `n_tokens` is still refused.)
+    pub unsafe fn embeddings_unchecked(data: impl Into<Vec<f32>>, n_tokens: usize) -> Input {
         Input {
-            role: Role::User,
-            enable_thinking: false,
-            kind: InputKind::Embeddings {
-                data: data.into(),
-                n_tokens,
-            },
+            checked: false,
+            ..Input::embeddings(data, n_tokens)
         }
+    }
+    /// A prompt holding one [`IMAGE_PLACEHOLDER`] per image, with the images' embeddings.
+    pub fn multimodal(prompt: impl Into<String>, images: Images) -> Input {
+        Input::of(InputKind::Multimodal {
+            prompt: prompt.into(),
+            images,
+        })
     }
     /// Sets the role.
     pub fn with_role(mut self, role: Role) -> Input {

@@ -39,6 +39,11 @@ impl Tokenizer {
         Ok(enc.get_ids().iter().map(|&id| id as i32).collect())
     }
 
+    /// The vocabulary size, added tokens included.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
     /// Number of tokens of `text`, special tokens included.
     pub fn count(&self, text: &str) -> Result<usize> {
         self.encode(text, true).map(|t| t.len())
@@ -47,7 +52,7 @@ impl Tokenizer {
 
 /// `LLMTokenizerCallback` (1.3): `userdata` is the `Tokenizer` owned by the `Llm`, alive
 /// until after `rkllm_destroy`.
-#[cfg(not(feature = "abi-1-2"))]
+#[cfg(not(rkllm_abi_1_2))]
 pub(crate) unsafe extern "C" fn tokenizer_callback(
     userdata: *mut std::ffi::c_void,
     text: *const std::ffi::c_char,

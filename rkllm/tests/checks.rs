@@ -1,8 +1,15 @@
 //! Up-front checks before init, each a typed error (runs against edge-infer's test double).
 mod common;
 use common::*;
-use edge_infer_rkllm::{Check, Error, HostChecks, Llm, Runtime, VersionCheck};
+use edge_infer_rkllm::{Check, Error, FileCheck, HostChecks, Llm, Problem, Runtime, VersionCheck};
 use rkllm_test_double::{library_path, FakeModel, TempDir};
+
+fn problems(e: Error) -> Vec<Problem> {
+    match e {
+        Error::ModelFile(r) => r.problems.clone(),
+        e => panic!("not a file report: {e}"),
+    }
+}
 
 #[test]
 fn missing_empty_directory_unreadable_and_lfs_model_files() {
@@ -10,33 +17,108 @@ fn missing_empty_directory_unreadable_and_lfs_model_files() {
     let p = dir.path();
     let build = |m: &std::path::Path| Llm::builder(m).runtime(runtime()).build();
 
-    assert!(matches!(
-        build(&p.join("nope.rkllm")),
-        Err(Error::ModelNotFound(_))
-    ));
-
+    assert_eq!(
+        problems(build(&p.join("nope.rkllm")).unwrap_err()),
+        [Problem::Missing]
+    );
     std::fs::write(p.join("empty.rkllm"), b"").unwrap();
-    assert!(matches!(
-        build(&p.join("empty.rkllm")),
-        Err(Error::ModelEmpty(_))
-    ));
-
-    assert!(matches!(build(p), Err(Error::ModelIsDirectory(_))));
-
+    assert_eq!(
+        problems(build(&p.join("empty.rkllm")).unwrap_err()),
+        [Problem::Empty]
+    );
+    assert_eq!(problems(build(p).unwrap_err()), [Problem::Directory]);
     // A symlink loop cannot be read (works as root too, unlike chmod 000).
     std::os::unix::fs::symlink(p.join("loop-b"), p.join("loop-a")).unwrap();
     std::os::unix::fs::symlink(p.join("loop-a"), p.join("loop-b")).unwrap();
-    let e = build(&p.join("loop-a")).unwrap_err();
-    assert!(matches!(e, Error::ModelUnreadable { .. }), "{e}");
-
+    assert!(matches!(
+        problems(build(&p.join("loop-a")).unwrap_err())[..],
+        [Problem::Unreadable(_)]
+    ));
     std::fs::write(
         p.join("lfs.rkllm"),
         "version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 123456789\n",
     )
     .unwrap();
     let e = build(&p.join("lfs.rkllm")).unwrap_err();
-    assert!(matches!(e, Error::ModelIsLfsPointer(_)));
-    assert!(e.to_string().contains("git lfs pull"));
+    assert!(e.to_string().contains("git lfs pull"), "{e}");
+    assert_eq!(
+        problems(e),
+        [Problem::LfsPointer {
+            size: Some(123456789)
+        }]
+    );
+    std::fs::write(p.join("model.gguf"), b"GGUF\x03\0\0\0rest").unwrap();
+    let e = build(&p.join("model.gguf")).unwrap_err();
+    assert!(e.to_string().contains("GGUF"), "{e}");
+}
+
+#[test]
+fn every_file_problem_is_reported_at_once_before_the_runtime() {
+    let dir = TempDir::new("allatonce").unwrap();
+    let m = dir.path().join("m.rkllm");
+    std::fs::write(
+        &m,
+        "version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 9\n",
+    )
+    .unwrap();
+    // No runtime given: the file is checked before the system's runtime is looked for.
+    let e = Llm::builder(&m).max_context_len(8192).build().unwrap_err();
+    assert_eq!(
+        problems(e),
+        [
+            Problem::LfsPointer { size: Some(9) },
+            Problem::ContextAboveDefaultLimit { requested: 8192 }
+        ]
+    );
+}
+
+#[test]
+fn header_limits_and_target_platform_are_checked_before_init() {
+    let f = fixture(
+        "header",
+        FakeModel::default()
+            .max_context_len(2048)
+            .target_platform("RK3576"),
+    );
+    let report = FileCheck::new(&f.model)
+        .context(4096)
+        .board_platform("RK3588")
+        .run();
+    assert_eq!(
+        report.problems,
+        [
+            Problem::ContextAboveModelLimit {
+                requested: 4096,
+                limit: 2048
+            },
+            Problem::WrongPlatform {
+                model: "RK3576".into(),
+                board: "RK3588".into()
+            },
+        ]
+    );
+    // Through the builder, with the board read from a fake device tree.
+    let root = TempDir::new("board").unwrap();
+    std::fs::create_dir_all(root.path().join("proc/device-tree")).unwrap();
+    std::fs::write(
+        root.path().join("proc/device-tree/compatible"),
+        b"radxa,rock-5b\0rockchip,rk3588\0",
+    )
+    .unwrap();
+    let checks = HostChecks::default()
+        .root(root.path())
+        .cpus_online(Check::Skip)
+        .npu(Check::Skip);
+    let e = builder(&f)
+        .host_checks(checks)
+        .max_context_len(4096)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        problems(e).len(),
+        2,
+        "both found before the runtime was asked"
+    );
 }
 
 #[test]
@@ -63,11 +145,14 @@ fn context_length_bounds_and_model_limit() {
             matches!(builder(&f).max_context_len(bad).build(), Err(Error::InvalidContextLen(n)) if n == bad)
         );
     }
-    // Above the model's conversion limit: only the runtime knows, init fails.
-    assert!(matches!(
-        builder(&f).max_context_len(512).build(),
-        Err(Error::InitFailed { .. })
-    ));
+    // Above the model's conversion limit: the double's header says so before init.
+    assert_eq!(
+        problems(builder(&f).max_context_len(512).build().unwrap_err()),
+        [Problem::ContextAboveModelLimit {
+            requested: 512,
+            limit: 256
+        }]
+    );
     assert!(builder(&f).max_context_len(256).build().is_ok());
 }
 
@@ -185,51 +270,53 @@ fn npu_device_node_check() {
 }
 
 #[test]
-fn runtime_version_mismatch_is_caught_before_the_library_is_used() {
+fn runtime_of_the_other_abi_is_refused_before_the_library_is_used() {
     let other = library_path(other_abi());
     let e = Runtime::load(other).unwrap_err();
     match &e {
         Error::RuntimeVersionMismatch {
-            found,
-            expected,
-            text,
-            ..
+            found, expected, ..
         } => {
-            assert_eq!(found.to_string(), other_abi().embedded_version());
-            assert_eq!(*expected, edge_infer_rkllm::AbiGeneration::SELECTED);
-            assert!(text.contains("test double"));
+            assert!(found.contains("test double"), "{found}");
+            assert_eq!(*expected, edge_infer_rkllm::Abi::COMPILED);
         }
         e => panic!("unexpected {e}"),
     }
-    println!("{e}");
-    // Through the builder, before init.
     let f = fixture("mismatch", FakeModel::default());
     let e = Llm::builder(&f.model)
         .runtime_path(other)
         .build()
         .unwrap_err();
     assert!(matches!(e, Error::RuntimeVersionMismatch { .. }), "{e}");
-    // Same ABI loads, and identifies itself as the test double.
     let rt = Runtime::load(library_path(abi())).unwrap();
     assert!(rt.is_test_double());
+    assert_eq!(rt.abi_source(), edge_infer_rkllm::AbiSource::TestDouble);
     assert_eq!(
-        rt.embedded_version().unwrap().version.to_string(),
-        abi().embedded_version()
+        rt.blob_id().unwrap(),
+        edge_infer_rkllm::git_blob_id(&std::fs::read(library_path(abi())).unwrap())
     );
 }
 
 #[test]
-fn runtime_without_version_string() {
+fn runtime_file_of_unknown_origin() {
     let dir = TempDir::new("noversion").unwrap();
     let fake = dir.path().join("librkllmrt.so");
-    std::fs::write(&fake, b"\x7fELF but no version here").unwrap();
+    std::fs::write(&fake, b"\x7fELF but no RKLLM here").unwrap();
+    let e = Runtime::load(&fake).unwrap_err();
+    if cfg!(rkllm_abi_1_2) {
+        // The abi-1-2 feature states the ABI: the loader then rejects the file.
+        assert!(matches!(e, Error::RuntimeLoad(_)), "{e}");
+    } else {
+        assert!(matches!(e, Error::RuntimeUnknown { .. }), "{e}");
+    }
+    // Stated (or allowed through): the loader then rejects the file cleanly.
     assert!(matches!(
-        Runtime::load(&fake),
-        Err(Error::RuntimeVersionUnknown { .. })
+        Runtime::load_stated(&fake, edge_infer_rkllm::Abi::COMPILED),
+        Err(Error::RuntimeLoad(_))
     ));
-    // Allowed through: then the loader rejects it cleanly.
+    // SAFETY: the file is not a runtime at all; dlopen refuses it before anything is called.
     assert!(matches!(
-        Runtime::load_with(&fake, VersionCheck::AllowUnknown),
+        unsafe { Runtime::load_with(&fake, VersionCheck::AllowUnknown) },
         Err(Error::RuntimeLoad(_))
     ));
     assert!(matches!(
@@ -240,13 +327,14 @@ fn runtime_without_version_string() {
 
 #[test]
 fn system_runtime_reports_absence_cleanly() {
-    // No librkllmrt on this machine (unless linked/installed): a clean error, not a crash.
     match Runtime::system() {
         Ok(rt) => assert!(rt.path().is_some()),
         Err(e) => assert!(
             matches!(
                 e,
-                Error::RuntimeLoad(_) | Error::RuntimeVersionMismatch { .. }
+                Error::RuntimeLoad(_)
+                    | Error::RuntimeVersionMismatch { .. }
+                    | Error::RuntimeUnknown { .. }
             ),
             "{e}"
         ),

@@ -11,32 +11,62 @@ fn logits_borrowed_in_the_callback_and_copied_out() {
     let mut borrowed_ok = false;
     let mut copied: Option<OwnedFloats> = None;
     let opts = RunOptions::new().mode(InferMode::Logits);
-    let s = llm
-        .run(&Input::prompt("abcd"), &opts, |c| {
-            let l = c.logits().expect("logits in logits mode");
-            assert_eq!((l.width(), l.num_tokens()), (16, 1));
-            // value i + 0.25 * prompt tokens
-            borrowed_ok = l
-                .as_slice()
-                .iter()
-                .enumerate()
-                .all(|(i, v)| *v == i as f32 + 1.0);
-            copied = Some(l.to_owned());
-            Control::Continue
-        })
-        .unwrap();
+    assert_eq!(llm.vocab_size(), None);
+    llm.run(&Input::prompt("abcd"), &opts, |c| {
+        let l = c.logits().expect("logits in logits mode");
+        assert_eq!((l.width(), l.num_tokens()), (16, 1));
+        // value i + 0.25 * prompt tokens
+        borrowed_ok = l
+            .as_slice()
+            .iter()
+            .enumerate()
+            .all(|(i, v)| *v == i as f32 + 1.0);
+        copied = Some(l.to_owned());
+        Control::Pause // the prompt's logits are all we want
+    })
+    .unwrap();
     assert!(borrowed_ok);
-    assert!(s.perf.is_some());
     // The runtime poisoned (0xFF = NaN) and freed its buffer after the callback; the copy is intact.
     assert!(query(None, "freed_buffers") > freed_before);
     let copied = copied.unwrap();
-    assert_eq!(copied.data.len(), 16);
     assert!(copied
         .data
         .iter()
         .enumerate()
         .all(|(i, v)| *v == i as f32 + 1.0));
     assert_eq!(query(Some(&llm), "last_mode"), 2);
+    assert_eq!(query(Some(&llm), "last_steps"), 1);
+    assert_eq!(
+        llm.vocab_size(),
+        Some(16),
+        "learned from the runtime's logits width"
+    );
+}
+
+#[test]
+fn logits_runs_go_on_until_the_callback_says_stop() {
+    // ABI.md: in logits and hidden-state modes the runtime goes on calling back until the
+    // callback returns 1. Blocking runs leave that to the caller; async runs take one step.
+    let (_f, llm) = llm("logits-steps", FakeModel::default().vocab_size(4));
+    let opts = RunOptions::new().mode(InferMode::Logits);
+    let mut calls = 0;
+    llm.run(&Input::prompt("ab"), &opts, |_| {
+        calls += 1;
+        if calls == 4 {
+            Control::Pause
+        } else {
+            Control::Continue
+        }
+    })
+    .unwrap();
+    assert_eq!((calls, query(Some(&llm), "last_steps")), (4, 4));
+    let events: Vec<_> = llm
+        .run_async(&Input::prompt("ab"), &opts)
+        .unwrap()
+        .collect();
+    assert!(matches!(events[0], AsyncEvent::Logits(_)), "{events:?}");
+    assert_eq!(events.len(), 2, "one buffer, then the end: {events:?}");
+    assert_eq!(query(Some(&llm), "last_steps"), 1);
 }
 
 #[test]
@@ -48,10 +78,16 @@ fn hidden_states_and_async_copies() {
         let h = c.hidden_states().expect("hidden states");
         assert_eq!((h.width(), h.num_tokens()), (4, 3));
         rows.push(h.row(2).unwrap().to_vec());
-        Control::Continue
+        assert_eq!(h.row(3), None);
+        Control::Pause
     })
     .unwrap();
     assert_eq!(rows, vec![vec![2.0, 2.01, 2.02, 2.03]]);
+    assert_eq!(
+        llm.hidden_size(),
+        Some(4),
+        "learned from the runtime's hidden width"
+    );
     let events: Vec<_> = llm
         .run_async(&Input::prompt("ab"), &opts)
         .unwrap()
@@ -67,31 +103,156 @@ fn hidden_states_and_async_copies() {
 }
 
 #[test]
-fn token_and_embedding_inputs() {
-    let (_f, llm) = llm("inputs", FakeModel::default().reply("ok"));
+fn token_inputs_are_checked_against_the_vocabulary() {
+    let (f, llm) = llm("tokens", FakeModel::default().reply("ok"));
+    let runs = query(Some(&llm), "runs");
+    // Unknown vocabulary: refused, with what to do.
+    let e = llm
+        .generate(&Input::tokens(vec![1, 2]), &RunOptions::new())
+        .unwrap_err();
+    assert!(matches!(e, Error::VocabSizeUnknown), "{e}");
+    assert!(e.to_string().contains("vocab_size"), "{e}");
+    let llm = builder(&f).vocab_size(32).build().unwrap();
     let (t, s) = llm
         .generate(&Input::tokens(vec![1, 2, 3, 4, 5]), &RunOptions::new())
         .unwrap();
     assert_eq!((t.as_str(), s.perf.unwrap().prefill_tokens), ("ok", 5));
-    let (_, s) = llm
-        .generate(&Input::embeddings(vec![0.5; 12], 3), &RunOptions::new())
-        .unwrap();
-    assert_eq!(s.perf.unwrap().prefill_tokens, 3);
-    assert!(matches!(
-        llm.generate(&Input::embeddings(vec![0.5; 10], 3), &RunOptions::new()),
-        Err(Error::InvalidArgument(_))
-    ));
+    for (bad, index) in [(vec![1, 32, 2], 1), (vec![-1], 0)] {
+        match llm
+            .generate(&Input::tokens(bad.clone()), &RunOptions::new())
+            .unwrap_err()
+        {
+            Error::TokenOutOfRange {
+                id,
+                index: i,
+                vocab_size: 32,
+            } => assert_eq!((id, i), (bad[index], index)),
+            e => panic!("{e}"),
+        }
+    }
+    assert_eq!(
+        query(Some(&llm), "last_bad_token_ids"),
+        0,
+        "no bad id reached the runtime"
+    );
     assert!(matches!(
         llm.generate(&Input::tokens(vec![]), &RunOptions::new()),
         Err(Error::InvalidArgument(_))
     ));
+    let _ = runs;
+}
+
+#[test]
+fn embedding_rows_must_be_of_the_hidden_size() {
+    let (f, llm) = llm("embed", FakeModel::default().reply("ok").embd_size(8));
+    let e = llm
+        .generate(&Input::embeddings(vec![0.5; 24], 3), &RunOptions::new())
+        .unwrap_err();
+    assert!(matches!(e, Error::HiddenSizeUnknown { .. }), "{e}");
+    let llm = builder(&f).hidden_size(8).build().unwrap();
+    let runs = query(Some(&llm), "runs");
+    // 12 floats for 3 tokens of width 8: the runtime would read 24.
+    match llm
+        .generate(&Input::embeddings(vec![0.5; 12], 3), &RunOptions::new())
+        .unwrap_err()
+    {
+        Error::EmbeddingShape {
+            floats: 12,
+            rows: 3,
+            width: 8,
+            expected: 24,
+            ..
+        } => {}
+        e => panic!("{e}"),
+    }
     assert!(matches!(
-        llm.generate(&Input::tokens(vec![7; 1024]), &RunOptions::new()),
+        llm.generate(&Input::embeddings(vec![0.5; 10], 3), &RunOptions::new()),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(
+        query(Some(&llm), "runs"),
+        runs,
+        "the runtime never saw them"
+    );
+    let (_, s) = llm
+        .generate(&Input::embeddings(vec![0.5; 24], 3), &RunOptions::new())
+        .unwrap();
+    assert_eq!(s.perf.unwrap().prefill_tokens, 3);
+    assert_eq!(
+        query(Some(&llm), "last_embed_sum_milli"),
+        12_000,
+        "all 24 floats read"
+    );
+    // The caller may vouch for the width instead.
+    let (_, llm2) = common::llm(
+        "embed-unchecked",
+        FakeModel::default().reply("ok").embd_size(2),
+    );
+    // SAFETY: 3 rows of the double's hidden size 2.
+    let input = unsafe { Input::embeddings_unchecked(vec![1.0; 6], 3) };
+    llm2.generate(&input, &RunOptions::new()).unwrap();
+    assert_eq!(query(Some(&llm2), "last_embed_sum_milli"), 6_000);
+}
+
+#[test]
+fn the_prompt_guard_counts_the_cached_history_and_works_without_a_tokenizer() {
+    let f = fixture("guard", FakeModel::default().reply("ok"));
+    let llm = builder(&f)
+        .max_context_len(64)
+        .vocab_size(32)
+        .build()
+        .unwrap();
+    assert!(matches!(
+        llm.generate(&Input::tokens(vec![7; 64]), &RunOptions::new()),
         Err(Error::PromptTooLong {
-            tokens: 1024,
-            max_context_len: 1024
+            tokens: 64,
+            cached: 0,
+            max_context_len: 64,
+            exact: true
         })
     ));
+    let keep = RunOptions::new().keep_history(true);
+    llm.generate(&Input::prompt("a".repeat(40)), &keep).unwrap();
+    assert_eq!(llm.kv_cache_size().unwrap(), 42);
+    let runs = query(Some(&llm), "runs");
+    // 30 bytes fit alone, not after the 42 cached tokens.
+    match llm
+        .generate(&Input::prompt("b".repeat(30)), &keep)
+        .unwrap_err()
+    {
+        Error::PromptTooLong {
+            tokens: 30,
+            cached: 42,
+            exact: false,
+            ..
+        } => {}
+        e => panic!("{e}"),
+    }
+    // Without keep_history the cache is not carried over, so it fits.
+    llm.generate(&Input::prompt("b".repeat(30)), &RunOptions::new())
+        .unwrap();
+    // Without a tokenizer the bound is the byte count: 40 two-byte characters are 80.
+    let e = llm
+        .generate(&Input::prompt("é".repeat(40)), &RunOptions::new())
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::PromptTooLong {
+                tokens: 80,
+                exact: false,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("tokenizer"), "{e}");
+    assert_eq!(query(Some(&llm), "runs"), runs + 1);
+}
+
+#[test]
+fn other_inputs_and_thinking() {
+    let (_f, llm) = llm("inputs", FakeModel::default().reply("ok"));
     assert!(matches!(
         llm.generate(&Input::prompt("a\0b"), &RunOptions::new()),
         Err(Error::InteriorNul { .. })
@@ -274,6 +435,11 @@ fn init_parameters_reach_the_runtime() {
     assert_eq!((q("param_cpus_mask"), q("param_cpus_num")), (0x0C, 2));
     assert_eq!(q("param_n_batch"), 1);
     assert_eq!(q("param_is_async"), 0);
+    // The defaults were copied into zeroed memory: rkllm_createDefaultParam leaves the
+    // reserved bytes and the padding unwritten (the double fills them with 0xAB).
+    assert_eq!(q("init_reserved_nonzero"), 0);
+    assert_eq!(q("init_padding_nonzero"), 0);
+    assert_eq!(q("init_bad_bool"), 0);
     assert_eq!(q("param_top_k"), 3);
     assert_eq!(q("param_top_p_milli"), 500);
     assert_eq!(q("param_temperature_milli"), 250);
@@ -295,7 +461,7 @@ fn default_cpu_mask_is_the_a76_cores() {
     assert!(llm.runtime().is_test_double());
 }
 
-#[cfg(not(feature = "abi-1-2"))]
+#[cfg(not(rkllm_abi_1_2))]
 #[test]
 fn ignore_eos_token_on_1_3() {
     let f = fixture("eos", FakeModel::default());
@@ -303,7 +469,7 @@ fn ignore_eos_token_on_1_3() {
     assert_eq!(query(Some(&llm), "param_ignore_eos_token"), 1);
 }
 
-#[cfg(feature = "abi-1-2")]
+#[cfg(rkllm_abi_1_2)]
 #[test]
 fn ignore_eos_token_is_not_in_1_2() {
     let f = fixture("eos12", FakeModel::default());

@@ -56,6 +56,8 @@ fn prompt_that_does_not_fit_is_refused_before_the_run() {
         Error::PromptTooLong {
             tokens,
             max_context_len,
+            exact: true,
+            ..
         } => assert_eq!((tokens, max_context_len), (9, 8)),
         e => panic!("unexpected {e}"),
     }
@@ -86,10 +88,14 @@ fn bad_tokenizer_file_is_a_typed_error() {
     ));
 }
 
-#[cfg(not(feature = "abi-1-2"))]
+#[cfg(not(rkllm_abi_1_2))]
 #[test]
 fn tokenizer_callback_is_used_by_a_1_3_runtime() {
-    let f = fixture("tok-cb", FakeModel::default().reply("ok"));
+    // The real runtime calls it only for models without a tokenizer of their own.
+    let f = fixture(
+        "tok-cb",
+        FakeModel::default().reply("ok").internal_tokenizer(false),
+    );
     let tj = write_tokenizer(f.dir.path());
     let llm = builder(&f)
         .tokenizer(&tj)
@@ -110,9 +116,25 @@ fn tokenizer_callback_is_used_by_a_1_3_runtime() {
         .wait()
         .unwrap();
     assert_eq!(s.perf.unwrap().prefill_tokens, 4);
+    // A model with its own tokenizer: the callback is registered but not used.
+    let g = fixture("tok-cb-internal", FakeModel::default().reply("ok"));
+    let llm = builder(&g)
+        .tokenizer(&tj)
+        .tokenizer_callback(true)
+        .build()
+        .unwrap();
+    llm.generate(&Input::prompt("the lazy dog"), &RunOptions::new())
+        .unwrap();
+    assert_eq!(query(Some(&llm), "tokenizer_calls"), 0);
+    // Token ids are checked against the tokenizer's vocabulary (9 words).
+    assert_eq!(llm.vocab_size(), Some(9));
+    assert!(matches!(
+        llm.generate(&Input::tokens(vec![9]), &RunOptions::new()),
+        Err(Error::TokenOutOfRange { vocab_size: 9, .. })
+    ));
 }
 
-#[cfg(feature = "abi-1-2")]
+#[cfg(rkllm_abi_1_2)]
 #[test]
 fn tokenizer_callback_is_not_in_1_2() {
     let f = fixture("tok-cb12", FakeModel::default());

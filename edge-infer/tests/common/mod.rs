@@ -7,7 +7,13 @@ use rkllm_test_double::{library_path, Abi, FakeModel, TempDir};
 
 /// The RKLLM test double's runtime library (a fake librkllmrt: no NPU involved).
 pub fn double_runtime() -> &'static Path {
-    library_path(Abi::V1_3)
+    library_path(
+        if edge_infer_rkllm::Abi::COMPILED == edge_infer_rkllm::Abi::V1_2 {
+            Abi::V1_2
+        } else {
+            Abi::V1_3
+        },
+    )
 }
 
 /// Fetches the default model into the cache (once per process): edge-infer itself only

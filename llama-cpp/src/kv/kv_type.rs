@@ -1,0 +1,122 @@
+//! The element type of a K or V cache.
+
+use std::ffi::CStr;
+use std::fmt;
+use std::str::FromStr;
+
+use edge_infer_llama_sys as sys;
+
+use crate::error::{Error, Result};
+
+/// A K or V cache element type: any `ggml_type` llama.cpp accepts for the cache.
+///
+/// ```
+/// use edge_infer_llama::KvType;
+/// let t: KvType = "q8_0".parse().unwrap();
+/// assert_eq!(t, KvType::Q8_0);
+/// assert!(t.is_quantized());
+/// assert_eq!(KvType::F16.to_string(), "f16");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KvType(sys::ggml_type);
+
+impl KvType {
+    /// 32-bit float.
+    pub const F32: KvType = KvType(sys::GGML_TYPE_F32);
+    /// 16-bit float (llama.cpp's default).
+    pub const F16: KvType = KvType(sys::GGML_TYPE_F16);
+    /// bfloat16.
+    pub const BF16: KvType = KvType(sys::GGML_TYPE_BF16);
+    /// 8-bit blocks of 32 with an f16 scale (8.5 bits per element).
+    pub const Q8_0: KvType = KvType(sys::GGML_TYPE_Q8_0);
+    /// 4-bit blocks of 32 with an f16 scale (4.5 bits per element).
+    pub const Q4_0: KvType = KvType(sys::GGML_TYPE_Q4_0);
+    /// 4-bit blocks with scale and minimum.
+    pub const Q4_1: KvType = KvType(sys::GGML_TYPE_Q4_1);
+    /// 5-bit blocks.
+    pub const Q5_0: KvType = KvType(sys::GGML_TYPE_Q5_0);
+    /// 5-bit blocks with minimum.
+    pub const Q5_1: KvType = KvType(sys::GGML_TYPE_Q5_1);
+    /// 4-bit non-linear.
+    pub const IQ4_NL: KvType = KvType(sys::GGML_TYPE_IQ4_NL);
+
+    /// The types llama.cpp's CPU backend supports for the K and V caches.
+    pub const CACHE_TYPES: [KvType; 9] = [
+        KvType::F32,
+        KvType::F16,
+        KvType::BF16,
+        KvType::Q8_0,
+        KvType::Q4_0,
+        KvType::Q4_1,
+        KvType::Q5_0,
+        KvType::Q5_1,
+        KvType::IQ4_NL,
+    ];
+
+    /// The raw `ggml_type`.
+    pub fn raw(self) -> sys::ggml_type {
+        self.0
+    }
+
+    /// From a raw `ggml_type` known to be valid (below `GGML_TYPE_COUNT`).
+    pub(crate) fn from_raw(t: sys::ggml_type) -> KvType {
+        KvType(t)
+    }
+
+    /// ggml's name for the type (`f16`, `q8_0`, ...).
+    pub fn name(self) -> &'static str {
+        // SAFETY: ggml_type_name returns a static string for every valid type; KvType
+        // values only come from ggml's own constants or from a name lookup.
+        let p = unsafe { sys::ggml_type_name(self.0) };
+        if p.is_null() {
+            return "?";
+        }
+        // SAFETY: static NUL-terminated string.
+        unsafe { CStr::from_ptr(p) }.to_str().unwrap_or("?")
+    }
+
+    /// Whether the type is block-quantized (a quantized V cache needs flash attention).
+    pub fn is_quantized(self) -> bool {
+        // SAFETY: pure function of a valid type.
+        unsafe { sys::ggml_is_quantized(self.0) }
+    }
+
+    /// Bytes per element, e.g. 2.0 for f16 and 34/32 for q8_0.
+    pub fn bytes_per_element(self) -> f64 {
+        // SAFETY: pure functions of a valid type.
+        let (size, blck) = unsafe { (sys::ggml_type_size(self.0), sys::ggml_blck_size(self.0)) };
+        size as f64 / blck as f64
+    }
+}
+
+impl fmt::Debug for KvType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl fmt::Display for KvType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for KvType {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<KvType> {
+        let want = s.trim().to_ascii_lowercase();
+        (0..sys::GGML_TYPE_COUNT)
+            .map(KvType)
+            .find(|t| {
+                // SAFETY: every value below GGML_TYPE_COUNT is a ggml_type (removed types
+                // have a NULL or empty name, which never matches).
+                let p = unsafe { sys::ggml_type_name(t.0) };
+                // SAFETY: NUL-terminated static string when non-NULL.
+                !p.is_null() && unsafe { CStr::from_ptr(p) }.to_str() == Ok(want.as_str())
+            })
+            .ok_or_else(|| Error::InvalidParameter {
+                name: "cache type",
+                reason: format!("`{s}` is not a ggml type; try f16, q8_0 or q4_0"),
+            })
+    }
+}
