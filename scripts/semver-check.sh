@@ -7,8 +7,8 @@
 #   the versions on crates.io once the crates are published.
 #
 # Needs cargo-semver-checks (`cargo install cargo-semver-checks --locked`: it compiles from
-# source, over an hour on the shared 2-core dev machine, which is why CI does not run this
-# on every change). DOCS_RS=1: rustdoc JSON needs no native build of llama.cpp.
+# source: 85 min on the shared 2-core dev machine, 8.6 min of CPU time, which is why CI
+# does not run this on every change). DOCS_RS=1: rustdoc JSON needs no native build of llama.cpp.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
