@@ -137,7 +137,7 @@ pub fn raw_json(text: &str) -> Check {
         return Err(format!("the keys are {keys:?}, not age, city, name"));
     }
     for key in ["name", "city"] {
-        if !obj[key].as_str().is_some_and(|s| !s.trim().is_empty()) {
+        if obj[key].as_str().is_none_or(|s| s.trim().is_empty()) {
             return Err(format!("`{key}` is {}, not a string", obj[key]));
         }
     }
