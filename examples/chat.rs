@@ -76,6 +76,7 @@ fn main() -> anyhow::Result<()> {
         Some(p) => Registry::load(p)?,
         None => Registry::builtin(),
     };
+    edge_infer_examples::fetch_default_model_for(&registry)?;
     let mut profile = match &args.profile {
         Some(p) => p.clone(),
         None => registry

@@ -15,6 +15,20 @@ pub fn model_path(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     }
 }
 
+/// Fetches the default model into the cache when a model of `registry` says
+/// `file = "default"`: edge-infer only looks for it there (or at `EDGE_INFER_MODEL`).
+pub fn fetch_default_model_for(registry: &edge_infer::Registry) -> anyhow::Result<()> {
+    let uses_default = registry.models().iter().any(|m| {
+        registry
+            .model(m)
+            .is_some_and(|c| c.file == edge_infer::DEFAULT_MODEL_FILE)
+    });
+    if uses_default {
+        xtask::default_model()?;
+    }
+    Ok(())
+}
+
 /// Loads a model with a progress bar on stderr.
 pub fn load_model(path: &std::path::Path) -> anyhow::Result<edge_infer_llama::Model> {
     let bar = ProgressBar::new(100).with_style(

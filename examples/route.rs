@@ -38,6 +38,7 @@ fn main() -> anyhow::Result<()> {
         Some(p) => (Registry::load(p)?, p.display().to_string()),
         None => (Registry::builtin(), "built-in registry".to_string()),
     };
+    edge_infer_examples::fetch_default_model_for(&registry)?;
     println!("registry: {source}");
     match edge_infer_llama::big_cores() {
         Some(c) => println!("CPU topology: big cores {c:?} (from cpu_capacity); llama.cpp models are pinned there unless `cores` says otherwise"),

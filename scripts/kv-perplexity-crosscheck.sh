@@ -27,7 +27,7 @@ CHUNKS=${KV_CHUNKS:-8}
 THREADS=${KV_THREADS:-2}
 JOBS=${KV_JOBS:-2}
 
-pin() { sed -n "s/^$1 *= *//p" "$ROOT/llama-cpp-sys/llama-cpp.pin"; }
+pin() { sed -n "s/^$1 *= *\"\(.*\)\"/\1/p" "$ROOT/llama-cpp-sys/llama-cpp.pin"; }
 VERSION=$(pin version)
 SHA=$(pin sha256)
 

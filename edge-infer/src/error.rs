@@ -101,12 +101,10 @@ pub enum ModelError {
     /// The model file does not exist.
     #[error("model file {0} does not exist")]
     FileMissing(PathBuf),
-    /// The default model could not be fetched.
-    #[error("the default model is unavailable: {0}")]
+    /// `file = "default"`, but the default model is neither named by `EDGE_INFER_MODEL`
+    /// nor in the cache directory; the message says how to get it.
+    #[error("{0}")]
     DefaultModel(String),
-    /// The registry was built without the `default-model` feature.
-    #[error("`file = \"default\"` needs edge-infer's `default-model` feature")]
-    NoDefaultModelFeature,
     /// No RKLLM runtime library could be loaded (no NPU software stack on this machine).
     #[error("NPU runtime unavailable: {0}")]
     NpuRuntimeUnavailable(#[source] edge_infer_rkllm::Error),

@@ -130,12 +130,8 @@ impl Registry {
     }
 }
 
-#[cfg(feature = "default-model")]
+/// `file = "default"`: `EDGE_INFER_MODEL`, else the default model in the cache directory
+/// (put there by the workspace's `cargo xtask fetch-model`); this crate never downloads.
 fn default_model() -> Result<std::path::PathBuf, ModelError> {
-    xtask::default_model().map_err(|e| ModelError::DefaultModel(e.to_string()))
-}
-
-#[cfg(not(feature = "default-model"))]
-fn default_model() -> Result<std::path::PathBuf, ModelError> {
-    Err(ModelError::NoDefaultModelFeature)
+    edge_infer_cache::default_model().map_err(|e| ModelError::DefaultModel(e.to_string()))
 }

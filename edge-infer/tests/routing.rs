@@ -208,6 +208,7 @@ fn builtin_fast_profile_skips_the_npu_here() {
         eprintln!("an RKLLM runtime is installed; this check is for machines without one");
         return;
     }
+    common::fetch_default_model();
     let routed = Registry::builtin().open_profile("fast").unwrap();
     assert_eq!(routed.report.served, "gemma-3-270m");
     let s = &routed.report.skipped[0];

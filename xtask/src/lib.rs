@@ -11,9 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use edge_infer_cache::{LlamaPin, ModelPin};
 use sha2::{Digest, Sha256};
 
 const PIN: &str = include_str!("../../vendor/models.pin");
+const LLAMA_PIN: &str = include_str!("../../llama-cpp-sys/llama-cpp.pin");
 
 /// Why the default model could not be provided.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +40,8 @@ pub enum FetchError {
     Override(PathBuf),
     #[error("{context}: {source}")]
     Io { context: String, source: io::Error },
+    #[error(transparent)]
+    Cache(#[from] edge_infer_cache::Error),
 }
 
 fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> FetchError {
@@ -45,47 +49,29 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> FetchError {
     move |source| FetchError::Io { context, source }
 }
 
-struct ModelPin {
-    name: &'static str,
-    packages: Vec<&'static str>,
-    chunks: Vec<&'static str>,
-    sha256: &'static str,
+fn pin() -> ModelPin {
+    ModelPin::parse(PIN, "vendor/models.pin").unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn pin() -> ModelPin {
-    let get = |key: &str| {
-        PIN.lines()
-            .filter(|l| !l.trim_start().starts_with('#'))
-            .find_map(|l| {
-                let (k, v) = l.split_once('=')?;
-                (k.trim() == key).then(|| v.trim())
-            })
-            .unwrap_or_else(|| panic!("vendor/models.pin has no `{key}`"))
-    };
-    ModelPin {
-        name: get("name"),
-        packages: get("packages").split_whitespace().collect(),
-        chunks: get("chunks").split_whitespace().collect(),
-        sha256: get("sha256"),
-    }
+/// The pinned llama.cpp tree of `edge-infer-llama-sys` (`llama-cpp.pin` there).
+pub fn llama_pin() -> LlamaPin {
+    LlamaPin::parse(LLAMA_PIN, "llama-cpp-sys/llama-cpp.pin").unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The cache directory edge-infer uses outside the repository: `EDGE_INFER_CACHE_DIR`,
 /// else `$XDG_CACHE_HOME/edge-infer`, else `~/.cache/edge-infer`. edge-infer-llama-sys keeps
 /// the llama.cpp sources there too.
 pub fn cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("EDGE_INFER_CACHE_DIR") {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d).join("edge-infer");
-    }
-    let home = std::env::var_os("HOME").unwrap_or_else(|| ".".into());
-    PathBuf::from(home).join(".cache/edge-infer")
+    edge_infer_cache::cache_dir().unwrap_or_else(|_| PathBuf::from(".cache/edge-infer"))
+}
+
+/// Where the pinned llama.cpp tree is extracted in the cache (see `edge-infer-llama-sys`).
+pub fn pinned_llama_tree() -> PathBuf {
+    llama_pin().tree_dir(&cache_dir())
 }
 
 /// The sha256 the default model must have.
-pub fn default_model_sha256() -> &'static str {
+pub fn default_model_sha256() -> String {
     pin().sha256
 }
 
@@ -106,15 +92,14 @@ pub fn default_model() -> Result<PathBuf, FetchError> {
             }
             p
         }
-        None => fetch(&pin(), &cache_dir().join("models"))?,
+        None => fetch(&pin(), &edge_infer_cache::cache_dir()?.join("models"))?,
     };
     Ok(DONE.get_or_init(|| path).clone())
 }
 
 fn fetch(pin: &ModelPin, dir: &Path) -> Result<PathBuf, FetchError> {
-    let target = dir.join(pin.name);
-    let stamp = dir.join(format!("{}.verified", pin.name));
-    if verified(&target, &stamp, pin.sha256) {
+    let target = dir.join(&pin.name);
+    if edge_infer_cache::is_verified(&target, &pin.sha256) {
         return Ok(target);
     }
     fs::create_dir_all(dir).map_err(io_err(format!("create {}", dir.display())))?;
@@ -122,7 +107,7 @@ fn fetch(pin: &ModelPin, dir: &Path) -> Result<PathBuf, FetchError> {
     let lock =
         fs::File::create(&lock_path).map_err(io_err(format!("create {}", lock_path.display())))?;
     fs4::fs_std::FileExt::lock_exclusive(&lock).map_err(io_err("lock the model cache"))?;
-    if verified(&target, &stamp, pin.sha256) {
+    if edge_infer_cache::is_verified(&target, &pin.sha256) {
         return Ok(target);
     }
 
@@ -176,42 +161,41 @@ fn fetch(pin: &ModelPin, dir: &Path) -> Result<PathBuf, FetchError> {
     }
     out.sync_all()
         .map_err(io_err(format!("sync {}", tmp.display())))?;
-    let got = hex(&hash.finalize());
+    let got = format!("{:x}", hash.finalize());
     if got != pin.sha256 {
         let _ = fs::remove_file(&tmp);
         return Err(FetchError::Checksum {
             path: target,
             got,
-            want: pin.sha256.into(),
+            want: pin.sha256.clone(),
         });
     }
     fs::rename(&tmp, &target).map_err(io_err(format!("move into {}", target.display())))?;
-    fs::write(&stamp, stamp_line(&target, pin.sha256).unwrap_or_default())
-        .map_err(io_err(format!("write {}", stamp.display())))?;
+    edge_infer_cache::record_verified(&target, &pin.sha256)?;
     let _ = fs::remove_dir_all(&staging);
     Ok(target)
 }
 
-/// The stamp binds the checksum to the file's size and mtime, so a later call need
-/// not hash 250 MB again, yet a replaced or truncated file is noticed.
-fn stamp_line(target: &Path, sha: &str) -> Option<String> {
-    let md = fs::metadata(target).ok()?;
-    let mtime = md
-        .modified()
-        .ok()?
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_nanos();
-    Some(format!("{sha} {} {mtime}\n", md.len()))
-}
-
-fn verified(target: &Path, stamp: &Path, sha: &str) -> bool {
-    match (stamp_line(target, sha), fs::read_to_string(stamp)) {
-        (Some(want), Ok(have)) => want == have,
-        _ => false,
+#[cfg(test)]
+mod tests {
+    /// edge-infer resolves `file = "default"` through edge-infer-cache's constants; they
+    /// must name the model this crate fetches.
+    #[test]
+    fn edge_infer_cache_names_the_pinned_default_model() {
+        let pin = super::pin();
+        assert_eq!(pin.name, edge_infer_cache::DEFAULT_MODEL_FILE);
+        assert_eq!(pin.sha256, edge_infer_cache::DEFAULT_MODEL_SHA256);
+        assert_eq!(pin.packages.len(), pin.chunks.len() + 1);
     }
-}
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    #[test]
+    fn the_llama_pin_parses() {
+        let pin = super::llama_pin();
+        assert_eq!(pin.sha256.len(), 64);
+        assert!(super::pinned_llama_tree().ends_with(format!(
+            "llama.cpp/{}-{}",
+            pin.version,
+            &pin.sha256[..12]
+        )));
+    }
 }

@@ -16,8 +16,15 @@ pub fn double_runtime() -> &'static Path {
     )
 }
 
+/// Fetches the default model into the cache (once per process): edge-infer itself only
+/// looks for it there when a registry says `file = "default"`.
+pub fn fetch_default_model() {
+    xtask::default_model().expect("fetch the default model");
+}
+
 /// A small llama model entry over the default model (quick to create).
 pub fn llama_entry(name: &str) -> String {
+    fetch_default_model();
     format!(
         "[models.{name}]\nbackend = \"llama\"\nfile = \"default\"\ncontext = 1024\nthreads = 2\n"
     )

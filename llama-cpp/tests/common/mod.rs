@@ -38,21 +38,7 @@ pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The pinned llama.cpp tree in the cache, as llama-cpp-sys/build.rs names it.
+/// The pinned llama.cpp tree in the cache, as llama-cpp-sys's build script names it.
 pub fn pinned_tree() -> PathBuf {
-    let pin = std::fs::read_to_string(workspace().join("llama-cpp-sys/llama-cpp.pin")).unwrap();
-    let get = |key: &str| {
-        pin.lines()
-            .filter(|l| !l.trim_start().starts_with('#'))
-            .find_map(|l| {
-                let (k, v) = l.split_once('=')?;
-                (k.trim() == key).then(|| v.trim().to_string())
-            })
-            .unwrap()
-    };
-    xtask::cache_dir().join("llama.cpp").join(format!(
-        "{}-{}",
-        get("version"),
-        &get("sha256")[..12]
-    ))
+    xtask::pinned_llama_tree()
 }
