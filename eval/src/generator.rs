@@ -223,6 +223,25 @@ fn attempt_of(reply: edge_infer::Result<Completion>, wall: Duration, outcome: Ou
                 decode_tps: (n > 1).then(|| c.stats.decode_tokens_per_second()),
             }
         }
+        // A backend that cannot serve tools for this model (a GGUF without a chat template,
+        // an NPU model without one in the registry) makes a tool test unsupported, not an
+        // error of the model: the reason becomes the answer's text.
+        Err(edge_infer::Error::Model { cause, .. })
+            if matches!(*cause, edge_infer::ModelError::Unsupported(_)) =>
+        {
+            Attempt {
+                answer: Answer {
+                    text: cause.to_string(),
+                    tool_calls_supported: false,
+                    ..Answer::default()
+                },
+                outcome,
+                wall,
+                ttft: None,
+                generated_tokens: None,
+                decode_tps: None,
+            }
+        }
         Err(e) if outcome == Outcome::TimedOut => Attempt {
             outcome,
             ..Attempt::failed(e.to_string(), wall)

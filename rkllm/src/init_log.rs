@@ -5,7 +5,7 @@
 //! The lines go to stdout or stderr (which one is not documented), so both file
 //! descriptors are redirected into pipes for the duration of the call; everything read is
 //! written through to where it was going, unchanged, as it arrives. Rust's and C's stdio
-//! buffers are flushed around the redirection. Only one capture runs at a time.
+//! buffers are flushed around the redirection. Only one init runs at a time, captured or not.
 use crate::version::RuntimeVersion;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -100,10 +100,12 @@ impl InitLog {
 /// its result with the lines seen. Without capture (`enabled` false, or a pipe/dup failure)
 /// `f` runs as is and no lines are returned.
 pub(crate) fn capture<R>(enabled: bool, f: impl FnOnce() -> R) -> (R, Vec<String>) {
+    // Uncaptured calls take the lock too: fds 1/2 are the process's, so an init running
+    // beside a capture would put its own version lines into the other's log.
+    let _one_at_a_time = CAPTURE.lock().unwrap_or_else(|e| e.into_inner());
     if !enabled {
         return (f(), Vec::new());
     }
-    let _one_at_a_time = CAPTURE.lock().unwrap_or_else(|e| e.into_inner());
     let Some(redirect) = Redirect::start() else {
         return (f(), Vec::new());
     };

@@ -66,11 +66,11 @@ pub fn judge(test: &TestCase, outcome: &Outcome, answer: &Answer, code: &CodeChe
         Outcome::Completed => {}
     }
     if test.tools && !answer.tool_calls_supported && answer.tool_calls.is_empty() {
-        return Verdict::Unsupported(
-            "this target returns no structured tool calls yet (edge-infer's Generator has no \
-             ToolCall event before issue 12)"
-                .into(),
-        );
+        return Verdict::Unsupported(if answer.text.is_empty() {
+            "this target returns no structured tool calls".into()
+        } else {
+            format!("this target cannot serve tool calls: {}", answer.text)
+        });
     }
     match check(test.id, answer, code) {
         Ok(()) => Verdict::Pass,
