@@ -131,11 +131,11 @@ impl Registry {
 }
 
 #[cfg(feature = "default-model")]
-fn default_model() -> Result<std::path::PathBuf, ModelError> {
+pub(crate) fn default_model() -> Result<std::path::PathBuf, ModelError> {
     xtask::default_model().map_err(|e| ModelError::DefaultModel(e.to_string()))
 }
 
 #[cfg(not(feature = "default-model"))]
-fn default_model() -> Result<std::path::PathBuf, ModelError> {
+pub(crate) fn default_model() -> Result<std::path::PathBuf, ModelError> {
     Err(ModelError::NoDefaultModelFeature)
 }
