@@ -279,7 +279,7 @@ fn run_one(
         type_k,
         type_v,
         fa,
-        params.get_n_ctx(),
+        params.context_tokens(),
         args,
         test,
         depth,

@@ -282,7 +282,7 @@ fn read_text(path: &std::path::Path) -> anyhow::Result<String> {
 
 /// The per-layer types a configuration gives every layer.
 fn layer_types(p: &ContextParams, n_layer: u32, uniform: (KvType, KvType)) -> Vec<LayerKv> {
-    match p.get_kv_layers().resolve(n_layer) {
+    match p.kv_layout().resolve(n_layer) {
         Ok(Some(t)) => t,
         _ => vec![LayerKv::new(uniform.0, uniform.1); n_layer as usize],
     }

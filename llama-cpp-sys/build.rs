@@ -644,7 +644,7 @@ fn bindgen(src: &Path, out: &Path) {
         .allowlist_function("ggml_nelements|ggml_nbytes|ggml_backend_tensor_set")
         .allowlist_type("llama_.*|ggml_type|ggml_log_level|gguf_type")
         .allowlist_var("LLAMA_.*")
-        .rustified_non_exhaustive_enum("llama_vocab_type")
+        .constified_enum("llama_vocab_type")
         .prepend_enum_name(false)
         .derive_default(true)
         .generate_comments(false)

@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use edge_infer_benches::{model, random_tokens, threads};
-use edge_infer_llama::{Context, ContextParams, Event, GenerateOptions, Sampling, Token};
+use edge_infer_llama::raw::AsRaw;
+use edge_infer_llama::{
+    Context, ContextParams, Detokenizer, Event, GenerateOptions, Sampling, Token,
+};
 use edge_infer_llama_sys as sys;
 
 fn ctx_params(n_ctx: u32) -> ContextParams {
@@ -182,7 +185,6 @@ fn stream_overhead(c: &mut Criterion) {
     )
     .unwrap();
     let tokens: Vec<Token> = ctx.tokens()[prompt.len()..].to_vec();
-    let stops = vec!["\n\n\n".to_string(), "</s>".to_string()];
     let mut g = c.benchmark_group("stream_overhead");
     g.throughput(Throughput::Elements(tokens.len() as u64));
     g.bench_function("bare", |b| {
@@ -195,21 +197,34 @@ fn stream_overhead(c: &mut Criterion) {
             }
         })
     });
+    let opts = GenerateOptions::default().stop("\n\n\n").stop("</s>");
+    // The text half of generation (token -> bytes -> characters -> stop strings), as
+    // Context::generate runs it.
+    let detokenize = |out: &mut String, each: &mut dyn FnMut(&str)| {
+        let mut d = Detokenizer::new(m, &opts);
+        for &t in &tokens {
+            out.clear();
+            let stop = d.push(t, out).unwrap().is_some();
+            if !out.is_empty() {
+                each(out);
+            }
+            if stop {
+                break;
+            }
+        }
+    };
     g.bench_function("callback", |b| {
+        let mut out = String::with_capacity(256);
         b.iter(|| {
-            edge_infer_llama::stream_text_path(m, &tokens, &stops, |t| {
+            detokenize(&mut out, &mut |t| {
                 black_box(t);
             })
-            .unwrap()
         })
     });
     g.bench_function("iterator", |b| {
-        b.iter(|| {
-            edge_infer_llama::stream_text_path(m, &tokens, &stops, |t| {
-                drop(black_box(t.to_string()))
-            })
-            .unwrap()
-        })
+        // The iterator form hands out an owned String per piece.
+        let mut out = String::with_capacity(256);
+        b.iter(|| detokenize(&mut out, &mut |t| drop(black_box(t.to_string()))))
     });
     g.finish();
 }

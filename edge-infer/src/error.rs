@@ -67,8 +67,8 @@ pub enum Error {
         model: String,
         /// Its backend.
         backend: BackendKind,
-        /// What happened.
-        cause: ModelError,
+        /// What happened (boxed: keeps `Result<_, Error>` small on the hot path).
+        cause: Box<ModelError>,
     },
     /// The tools JSON does not parse or is not an array of tool objects.
     #[error("invalid tools JSON: {0}")]
@@ -169,7 +169,7 @@ impl Error {
         Error::Model {
             model: model.to_string(),
             backend,
-            cause: cause.into(),
+            cause: Box::new(cause.into()),
         }
     }
 }

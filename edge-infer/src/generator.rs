@@ -48,6 +48,9 @@ pub struct Stats {
     pub peak_memory_bytes: Option<u64>,
     /// Oldest messages dropped to fit the context ([`ContextPolicy::DropOldest`](crate::ContextPolicy)).
     pub dropped_messages: usize,
+    /// Oldest messages folded into the running summary before this turn
+    /// ([`ContextPolicy::Fold`](crate::ContextPolicy::Fold), in a `ChatSession`).
+    pub folded_messages: usize,
     /// Why it ended.
     pub stop_reason: StopReason,
 }
@@ -80,6 +83,13 @@ impl std::fmt::Display for Stats {
         }
         if self.dropped_messages > 0 {
             write!(f, ", dropped {} old messages", self.dropped_messages)?;
+        }
+        if self.folded_messages > 0 {
+            write!(
+                f,
+                ", folded {} old messages into the summary",
+                self.folded_messages
+            )?;
         }
         write!(f, ", stop: {:?}", self.stop_reason)
     }

@@ -67,7 +67,7 @@ pub(crate) fn open(
         None => edge_infer_llama::big_cores().unwrap_or_default(),
     };
     let threads = match cfg.threads {
-        Some(t) => t as i32,
+        Some(t) => i32::try_from(t).unwrap_or(i32::MAX),
         None if !cores.is_empty() => cores.len() as i32,
         None => edge_infer_llama::default_threads() as i32,
     };
@@ -348,6 +348,7 @@ fn generate(
         decode_time: Default::default(),
         peak_memory_bytes: peak_rss_bytes(),
         dropped_messages: dropped,
+        folded_messages: 0,
         stop_reason: reason,
     };
     if cancel.is_cancelled() {

@@ -305,7 +305,7 @@ impl State {
                         })
                     }
                 },
-                ContextPolicy::Error => {
+                ContextPolicy::Error | ContextPolicy::Fold { .. } => {
                     return Err(Error::ContextFull {
                         model: self.name.clone(),
                         needed,
@@ -327,6 +327,7 @@ impl State {
             decode_time: Duration::ZERO,
             peak_memory_bytes: None,
             dropped_messages: dropped,
+            folded_messages: 0,
             stop_reason: StopReason::Cancelled,
         };
         if self.cancel.is_cancelled() {

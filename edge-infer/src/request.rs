@@ -184,6 +184,18 @@ pub enum ContextPolicy {
     DropOldest,
     /// Fail with [`Error::ContextFull`].
     Error,
+    /// Fold the oldest turns into a running summary, written by the same model and kept as
+    /// a note in the system prompt; the `keep_recent` latest turns stay verbatim. Only a
+    /// [`ChatSession`](crate::ChatSession) folds (a bare generator treats this as `Error`);
+    /// [`Stats::folded_messages`](crate::Stats::folded_messages) says how many messages went
+    /// into the summary. It folds once, leaving room for further turns, so the turns after it
+    /// reuse the KV cache again.
+    Fold {
+        /// Turns (a user message and its replies) kept verbatim.
+        keep_recent: usize,
+        /// At most this many tokens of summary.
+        summary_tokens: usize,
+    },
 }
 
 /// One generation request: the conversation so far (ending with a user or tool message),

@@ -4,7 +4,13 @@ use std::ops::ControlFlow;
 
 use crate::error::{Error, Result};
 use crate::generator::{Completion, Event, Generator, Stats};
-use crate::request::{Message, Request, Role};
+use crate::request::{ContextPolicy, Message, Request, Role};
+use crate::Sampling;
+
+/// What the model is asked when a conversation is folded.
+const FOLD_INSTRUCTIONS: &str = "You maintain the memory of a long conversation. Write a \
+    brief, factual summary of the conversation below, keeping names, numbers, decisions, \
+    tool results and open questions. Write only the summary.";
 
 /// A multi-turn chat: a system prompt, the history, and the request settings for each
 /// turn. Each turn sends the whole conversation; the generator reuses what its KV cache
@@ -27,6 +33,8 @@ use crate::request::{Message, Request, Role};
 pub struct ChatSession {
     generator: Box<dyn Generator>,
     system: Option<String>,
+    /// The running summary of folded turns ([`ContextPolicy::Fold`]).
+    summary: Option<String>,
     history: Vec<Message>,
     settings: Request,
 }
@@ -47,6 +55,7 @@ impl ChatSession {
         ChatSession {
             generator,
             system: None,
+            summary: None,
             history: Vec::new(),
             settings: Request::default(),
         }
@@ -143,14 +152,61 @@ impl ChatSession {
         new: Vec<Message>,
         on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>,
     ) -> Result<Stats> {
+        let ContextPolicy::Fold {
+            keep_recent,
+            summary_tokens,
+        } = self.settings.context_policy
+        else {
+            return self.run(&new, 0, on_event);
+        };
+        // Ask the backend to refuse, not drop, when the conversation does not fit; then fold
+        // and try once more (dropping, if even the recent turns do not fit).
+        let strict = self.settings.clone().context_policy(ContextPolicy::Error);
+        let settings = std::mem::replace(&mut self.settings, strict);
+        let first = self.run(&new, 0, on_event);
+        self.settings = settings;
+        match first {
+            Err(Error::ContextFull { .. }) => {
+                let folded = self.fold(keep_recent, summary_tokens)?;
+                let relaxed = self
+                    .settings
+                    .clone()
+                    .context_policy(ContextPolicy::DropOldest);
+                let settings = std::mem::replace(&mut self.settings, relaxed);
+                let again = self.run(&new, folded, on_event);
+                self.settings = settings;
+                again
+            }
+            other => other,
+        }
+    }
+
+    /// The system prompt with the running summary, as the generator sees it.
+    fn system_message(&self) -> Option<Message> {
+        match (&self.system, &self.summary) {
+            (None, None) => None,
+            (Some(s), None) => Some(Message::system(s.clone())),
+            (sys, Some(sum)) => Some(Message::system(format!(
+                "{}Summary of the earlier conversation: {sum}",
+                sys.as_ref().map(|s| format!("{s}\n\n")).unwrap_or_default()
+            ))),
+        }
+    }
+
+    fn run(
+        &mut self,
+        new: &[Message],
+        folded: usize,
+        on_event: &mut dyn FnMut(&Event) -> ControlFlow<()>,
+    ) -> Result<Stats> {
         let mut messages = Vec::with_capacity(self.history.len() + new.len() + 1);
-        messages.extend(self.system.iter().map(Message::system));
+        messages.extend(self.system_message());
         messages.extend(self.history.iter().cloned());
         messages.extend(new.iter().cloned());
         let request = self.settings.clone().with_messages(messages);
         let mut answer = String::new();
         let mut calls = Vec::new();
-        let stats = self.generator.generate_with(&request, &mut |e| {
+        let mut stats = self.generator.generate_with(&request, &mut |e| {
             match e {
                 Event::Text(t) => answer.push_str(t),
                 Event::ToolCall(c) => calls.push(c.clone()),
@@ -160,15 +216,69 @@ impl ChatSession {
         })?;
         let drop_n = stats.dropped_messages.min(self.history.len());
         self.history.drain(..drop_n);
-        self.history.extend(new);
+        self.history.extend(new.iter().cloned());
         self.history
             .push(Message::assistant(answer).with_tool_calls(calls));
+        stats.folded_messages = folded;
         Ok(stats)
     }
 
-    /// Forgets the history (the system prompt stays) and clears the generator's cache.
+    /// Folds all but the `keep_recent` latest turns into the running summary, with the same
+    /// model. Returns how many messages were folded.
+    fn fold(&mut self, keep_recent: usize, summary_tokens: usize) -> Result<usize> {
+        // Turns start at user messages; whole turns go, the `keep_recent` latest stay.
+        let starts: Vec<usize> = self
+            .history
+            .iter()
+            .enumerate()
+            .filter(|(i, m)| *i == 0 || m.role == Role::User)
+            .map(|(i, _)| i)
+            .collect();
+        let keep = keep_recent.max(1);
+        let fold_n = match starts.len().checked_sub(keep) {
+            Some(k) if k > 0 => starts[k],
+            _ => {
+                return Err(Error::InvalidRequest(format!(
+                    "the conversation does not fit the context, and folding would leave \
+                     nothing to fold (it keeps the {keep} latest turns)"
+                )))
+            }
+        };
+        let old: Vec<Message> = self.history[..fold_n].to_vec();
+        let mut transcript = String::new();
+        if let Some(s) = &self.summary {
+            transcript.push_str(&format!("Summary so far: {s}\n\n"));
+        }
+        for m in &old {
+            transcript.push_str(&format!("{}: {}", m.role.as_str(), m.content));
+            for c in &m.tool_calls {
+                transcript.push_str(&format!(" [called {}({})]", c.name, c.arguments));
+            }
+            transcript.push('\n');
+        }
+        let request = Request::new(vec![
+            Message::system(FOLD_INSTRUCTIONS),
+            Message::user(transcript),
+        ])
+        .sampling(Sampling::greedy())
+        .max_tokens(summary_tokens.max(1))
+        .context_policy(ContextPolicy::DropOldest);
+        let summary = self.generator.generate(&request)?.text.trim().to_string();
+        self.summary = Some(summary);
+        self.history.drain(..fold_n);
+        Ok(fold_n)
+    }
+
+    /// The running summary of the folded turns, if any turns were folded.
+    pub fn summary(&self) -> Option<&str> {
+        self.summary.as_deref()
+    }
+
+    /// Forgets the history and the summary (the system prompt stays) and clears the
+    /// generator's cache.
     pub fn reset(&mut self) -> Result<()> {
         self.history.clear();
+        self.summary = None;
         self.generator.reset()
     }
 

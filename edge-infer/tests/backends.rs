@@ -201,10 +201,7 @@ fn grammar_errors_name_the_problem() {
     assert!(
         matches!(
             &e,
-            Error::Model {
-                cause: ModelError::Unsupported(_),
-                ..
-            }
+            Error::Model { cause, .. } if matches!(**cause, ModelError::Unsupported(_))
         ),
         "{e}"
     );

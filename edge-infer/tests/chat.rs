@@ -371,3 +371,64 @@ fn thinking_control_and_bad_chat_input_are_typed() {
         "budget 0 = thinking off"
     );
 }
+
+#[test]
+fn a_long_conversation_folds_into_a_summary_and_reuses_the_cache_afterwards() {
+    let (_dir, reg) = registry("chat-fold");
+    for model in ["plain", "npu"] {
+        let g = reg.open_model(model).unwrap();
+        let n_ctx = g.info().n_ctx;
+        let settings = Request::default()
+            .sampling(Sampling::greedy())
+            .max_tokens(16)
+            .context_policy(edge_infer::ContextPolicy::Fold {
+                keep_recent: 1,
+                summary_tokens: 32,
+            });
+        let mut chat = ChatSession::new(g)
+            .system("You are a note taker.")
+            .settings(settings);
+        // Each turn is about a fifth of the context: the fifth or sixth cannot fit. (The NPU
+        // model has no tokenizer and counts bytes, an upper bound; the CPU counts tokens, about
+        // a fifth of the bytes here.)
+        let sentence = "The meeting covered budgets, hiring and the roadmap in detail. ";
+        let per_turn = if model == "npu" { n_ctx / 5 } else { n_ctx };
+        let filler = sentence.repeat(per_turn / sentence.len());
+        let mut folded_at = None;
+        for turn in 0..8 {
+            let done = chat
+                .send(&format!("Note {turn}: {filler}"))
+                .unwrap_or_else(|e| panic!("{model} turn {turn}: {e}"));
+            if done.stats.folded_messages > 0 {
+                folded_at = Some((turn, done.stats.folded_messages));
+                break;
+            }
+        }
+        let (turn, folded) = folded_at.unwrap_or_else(|| panic!("{model}: never folded"));
+        assert!(turn >= 2, "{model}: folded too early, at turn {turn}");
+        assert!(
+            folded >= 2 && folded % 2 == 0,
+            "{model}: whole turns fold: {folded}"
+        );
+        assert!(
+            chat.summary().is_some_and(|s| !s.is_empty()),
+            "{model}: a summary was written"
+        );
+        assert_eq!(
+            chat.history().len(),
+            4,
+            "{model}: the kept turn and this one stay verbatim"
+        );
+        // The next turn fits again and reuses what the fold's turn left in the cache.
+        let next = chat.send("Short question.").unwrap();
+        assert_eq!(
+            next.stats.folded_messages, 0,
+            "{model}: one fold leaves room"
+        );
+        assert!(
+            next.stats.cached_tokens > 0,
+            "{model}: the turn after the fold reuses the cache: {}",
+            next.stats
+        );
+    }
+}

@@ -690,19 +690,15 @@ pub type llama_memory_t = *mut llama_memory_i;
 pub type llama_pos = i32;
 pub type llama_token = i32;
 pub type llama_seq_id = i32;
-#[repr(u32)]
-#[non_exhaustive]
-#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
-pub enum llama_vocab_type {
-    LLAMA_VOCAB_TYPE_NONE = 0,
-    LLAMA_VOCAB_TYPE_SPM = 1,
-    LLAMA_VOCAB_TYPE_BPE = 2,
-    LLAMA_VOCAB_TYPE_WPM = 3,
-    LLAMA_VOCAB_TYPE_UGM = 4,
-    LLAMA_VOCAB_TYPE_RWKV = 5,
-    LLAMA_VOCAB_TYPE_PLAMO2 = 6,
-    LLAMA_VOCAB_TYPE_TEST = 7,
-}
+pub const LLAMA_VOCAB_TYPE_NONE: llama_vocab_type = 0;
+pub const LLAMA_VOCAB_TYPE_SPM: llama_vocab_type = 1;
+pub const LLAMA_VOCAB_TYPE_BPE: llama_vocab_type = 2;
+pub const LLAMA_VOCAB_TYPE_WPM: llama_vocab_type = 3;
+pub const LLAMA_VOCAB_TYPE_UGM: llama_vocab_type = 4;
+pub const LLAMA_VOCAB_TYPE_RWKV: llama_vocab_type = 5;
+pub const LLAMA_VOCAB_TYPE_PLAMO2: llama_vocab_type = 6;
+pub const LLAMA_VOCAB_TYPE_TEST: llama_vocab_type = 7;
+pub type llama_vocab_type = ::std::os::raw::c_uint;
 pub const LLAMA_ROPE_TYPE_NONE: llama_rope_type = -1;
 pub const LLAMA_ROPE_TYPE_NORM: llama_rope_type = 0;
 pub const LLAMA_ROPE_TYPE_NEOX: llama_rope_type = 2;
@@ -2805,6 +2801,212 @@ unsafe extern "C" {
         err: *mut ::std::os::raw::c_char,
         err_len: usize,
     ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn edge_llama_sampler_accept(
+        chain: *mut llama_sampler,
+        grammar: *mut llama_sampler,
+        token: llama_token,
+        err: *mut ::std::os::raw::c_char,
+        err_len: usize,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn edge_llama_init_from_model(
+        model: *mut llama_model,
+        params: llama_context_params,
+        type_k: *const ggml_type,
+        type_v: *const ggml_type,
+        n_layer: usize,
+        ctx: *mut *mut llama_context,
+        err: *mut ::std::os::raw::c_char,
+        err_len: usize,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn edge_llama_decode(
+        ctx: *mut llama_context,
+        batch: llama_batch,
+        ret: *mut i32,
+        err: *mut ::std::os::raw::c_char,
+        err_len: usize,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn edge_llama_tokenize(
+        vocab: *const llama_vocab,
+        text: *const ::std::os::raw::c_char,
+        text_len: i32,
+        tokens: *mut llama_token,
+        n_tokens_max: i32,
+        add_special: bool,
+        parse_special: bool,
+        n_tokens: *mut i32,
+        err: *mut ::std::os::raw::c_char,
+        err_len: usize,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn edge_llama_token_to_piece(
+        vocab: *const llama_vocab,
+        token: llama_token,
+        buf: *mut ::std::os::raw::c_char,
+        length: i32,
+        lstrip: i32,
+        special: bool,
+        n: *mut i32,
+        err: *mut ::std::os::raw::c_char,
+        err_len: usize,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn edge_llama_detokenize(
+        vocab: *const llama_vocab,
+        tokens: *const llama_token,
+        n_tokens: i32,
+        text: *mut ::std::os::raw::c_char,
+        text_len_max: i32,
+        remove_special: bool,
+        unparse_special: bool,
+        n: *mut i32,
+        err: *mut ::std::os::raw::c_char,
+        err_len: usize,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn edge_llama_state_seq_get_data(
+        ctx: *mut llama_context,
+        dst: *mut u8,
+        size: usize,
+        seq_id: llama_seq_id,
+        written: *mut usize,
+        err: *mut ::std::os::raw::c_char,
+        err_len: usize,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn edge_llama_state_seq_set_data(
+        ctx: *mut llama_context,
+        src: *const u8,
+        size: usize,
+        dest_seq_id: llama_seq_id,
+        read: *mut usize,
+        err: *mut ::std::os::raw::c_char,
+        err_len: usize,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn edge_llama_chat_apply_template(
+        tmpl: *const ::std::os::raw::c_char,
+        chat: *const llama_chat_message,
+        n_msg: usize,
+        add_ass: bool,
+        buf: *mut ::std::os::raw::c_char,
+        length: i32,
+        n: *mut i32,
+        err: *mut ::std::os::raw::c_char,
+        err_len: usize,
+    ) -> ::std::os::raw::c_int;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct edge_chat_templates {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct edge_chat_parser {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct edge_chat_sampler {
+    _unused: [u8; 0],
+}
+unsafe extern "C" {
+    pub fn edge_chat_string_free(s: *mut ::std::os::raw::c_char);
+}
+unsafe extern "C" {
+    pub fn edge_chat_templates_init(
+        model: *const llama_model,
+        template_source: *const ::std::os::raw::c_char,
+        bos: *const ::std::os::raw::c_char,
+        eos: *const ::std::os::raw::c_char,
+        err: *mut *mut ::std::os::raw::c_char,
+    ) -> *mut edge_chat_templates;
+}
+unsafe extern "C" {
+    pub fn edge_chat_templates_free(t: *mut edge_chat_templates);
+}
+unsafe extern "C" {
+    pub fn edge_chat_templates_info(
+        t: *const edge_chat_templates,
+        err: *mut *mut ::std::os::raw::c_char,
+    ) -> *mut ::std::os::raw::c_char;
+}
+unsafe extern "C" {
+    pub fn edge_chat_templates_apply(
+        t: *const edge_chat_templates,
+        inputs_json: *const ::std::os::raw::c_char,
+        err: *mut *mut ::std::os::raw::c_char,
+    ) -> *mut ::std::os::raw::c_char;
+}
+unsafe extern "C" {
+    pub fn edge_chat_parser_new(
+        params_json: *const ::std::os::raw::c_char,
+        err: *mut *mut ::std::os::raw::c_char,
+    ) -> *mut edge_chat_parser;
+}
+unsafe extern "C" {
+    pub fn edge_chat_parser_free(p: *mut edge_chat_parser);
+}
+unsafe extern "C" {
+    pub fn edge_chat_parser_parse(
+        p: *mut edge_chat_parser,
+        text: *const ::std::os::raw::c_char,
+        len: usize,
+        partial: bool,
+        err: *mut *mut ::std::os::raw::c_char,
+    ) -> *mut ::std::os::raw::c_char;
+}
+unsafe extern "C" {
+    pub fn edge_chat_json_schema_to_grammar(
+        schema_json: *const ::std::os::raw::c_char,
+        err: *mut *mut ::std::os::raw::c_char,
+    ) -> *mut ::std::os::raw::c_char;
+}
+unsafe extern "C" {
+    pub fn edge_chat_sampler_init(
+        model: *const llama_model,
+        params_json: *const ::std::os::raw::c_char,
+        err: *mut *mut ::std::os::raw::c_char,
+    ) -> *mut edge_chat_sampler;
+}
+unsafe extern "C" {
+    pub fn edge_chat_sampler_free(s: *mut edge_chat_sampler);
+}
+unsafe extern "C" {
+    pub fn edge_chat_sampler_sample(
+        s: *mut edge_chat_sampler,
+        ctx: *mut llama_context,
+        idx: i32,
+        token: *mut llama_token,
+        err: *mut *mut ::std::os::raw::c_char,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn edge_chat_sampler_accept(
+        s: *mut edge_chat_sampler,
+        token: llama_token,
+        is_generated: bool,
+        err: *mut *mut ::std::os::raw::c_char,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn edge_chat_sampler_preserved(
+        s: *const edge_chat_sampler,
+        err: *mut *mut ::std::os::raw::c_char,
+    ) -> *mut ::std::os::raw::c_char;
 }
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]

@@ -12,6 +12,20 @@ thread_local! {
     // The errors llama.cpp logged on this thread since the last clear, so that a NULL return can be
     // turned into an error that says why.
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+    // The line being logged on this thread: llama.cpp writes some lines in pieces, the later
+    // ones at GGML_LOG_LEVEL_CONT ("same record, continued"), e.g. a message and then its
+    // cause, or a row of progress dots. They are joined before they become one record.
+    static LINE: RefCell<Line> = const {
+        RefCell::new(Line { level: None, last: log::Level::Debug, text: String::new() })
+    };
+}
+
+struct Line {
+    /// The level of the line's first piece; `None` when no line is open.
+    level: Option<log::Level>,
+    /// The level of the last piece that had one, for continuations of a finished line.
+    last: log::Level,
+    text: String,
 }
 
 /// Initialises llama.cpp once per process and routes its log to the `log` crate
@@ -28,6 +42,7 @@ pub(crate) fn init() {
 }
 
 pub(crate) fn take_last_error() -> Option<String> {
+    flush_line();
     LAST_ERROR.with(|e| {
         let s = std::mem::take(&mut *e.borrow_mut());
         (!s.is_empty()).then_some(s)
@@ -35,6 +50,7 @@ pub(crate) fn take_last_error() -> Option<String> {
 }
 
 pub(crate) fn clear_last_error() {
+    flush_line();
     LAST_ERROR.with(|e| e.borrow_mut().clear());
 }
 
@@ -45,42 +61,77 @@ unsafe extern "C" fn log_callback(level: sys::ggml_log_level, text: *const c_cha
             return;
         }
         // SAFETY: llama.cpp passes a NUL-terminated string valid for this call.
-        let msg = unsafe { CStr::from_ptr(text) }.to_string_lossy();
-        let msg = msg.trim_end();
-        if msg.is_empty() {
-            return;
-        }
-        let lvl = match level {
-            sys::GGML_LOG_LEVEL_ERROR => log::Level::Error,
-            sys::GGML_LOG_LEVEL_WARN => log::Level::Warn,
-            sys::GGML_LOG_LEVEL_INFO => log::Level::Info,
-            _ => log::Level::Debug,
-        };
-        if lvl == log::Level::Error {
-            // Keep every error since the last clear: llama.cpp logs the cause first and a
-            // generic "failed to load model" after it. Drop the `function: ` prefixes.
-            let bare = msg
-                .split_once(": ")
-                .filter(|(f, _)| !f.contains(' '))
-                .map_or(msg, |(_, m)| m);
-            LAST_ERROR.with(|e| {
-                let mut e = e.borrow_mut();
-                if e.len() < 4096 {
-                    if !e.is_empty() {
-                        e.push_str("; ");
-                    }
-                    e.push_str(bare);
-                }
-            });
-        }
-        // llama.cpp is chatty at INFO; keep its INFO at debug so apps stay quiet unless asked.
-        let lvl = if lvl == log::Level::Info {
-            log::Level::Debug
-        } else {
-            lvl
-        };
-        log::log!(target: "llama.cpp", lvl, "{msg}");
+        let piece = unsafe { CStr::from_ptr(text) }.to_string_lossy();
+        log_piece(level, &piece);
     });
+}
+
+/// Adds one piece of llama.cpp's log to the current line; a line goes out when it ends
+/// with a newline, or when the next line starts.
+fn log_piece(level: sys::ggml_log_level, piece: &str) {
+    let level = match level {
+        sys::GGML_LOG_LEVEL_CONT => None,
+        sys::GGML_LOG_LEVEL_ERROR => Some(log::Level::Error),
+        sys::GGML_LOG_LEVEL_WARN => Some(log::Level::Warn),
+        sys::GGML_LOG_LEVEL_INFO => Some(log::Level::Info),
+        _ => Some(log::Level::Debug),
+    };
+    if level.is_some() {
+        flush_line();
+    }
+    let complete = LINE.with(|l| {
+        let mut l = l.borrow_mut();
+        // A continuation with no open line continues an already finished one: it becomes
+        // a line of its own at that line's level.
+        if let Some(level) = level {
+            l.last = level;
+        }
+        l.level = level.or(l.level).or(Some(l.last));
+        l.text.push_str(piece);
+        l.text.ends_with('\n')
+    });
+    if complete {
+        flush_line();
+    }
+}
+
+/// Sends the open line, if any, as one record.
+fn flush_line() {
+    let Some((level, text)) = LINE.with(|l| {
+        let mut l = l.borrow_mut();
+        let level = l.level.take()?;
+        Some((level, std::mem::take(&mut l.text)))
+    }) else {
+        return;
+    };
+    let msg = text.trim_end();
+    if msg.is_empty() {
+        return;
+    }
+    if level == log::Level::Error {
+        // Keep every error since the last clear: llama.cpp logs the cause first and a
+        // generic "failed to load model" after it. Drop the `function: ` prefixes.
+        let bare = msg
+            .split_once(": ")
+            .filter(|(f, _)| !f.contains(' '))
+            .map_or(msg, |(_, m)| m);
+        LAST_ERROR.with(|e| {
+            let mut e = e.borrow_mut();
+            if e.len() < 4096 {
+                if !e.is_empty() {
+                    e.push_str("; ");
+                }
+                e.push_str(bare);
+            }
+        });
+    }
+    // llama.cpp is chatty at INFO; keep its INFO at debug so apps stay quiet unless asked.
+    let level = if level == log::Level::Info {
+        log::Level::Debug
+    } else {
+        level
+    };
+    log::log!(target: "llama.cpp", level, "{msg}");
 }
 
 /// llama.cpp's own report of the CPU features it was compiled for, e.g.
@@ -121,4 +172,31 @@ pub fn cpu_features() -> Vec<(String, String)> {
 /// The llama.cpp build profile (`native`, `rk3588` or `generic`) this crate was built with.
 pub fn build_profile() -> &'static str {
     sys::BUILD_PROFILE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continued_pieces_join_their_line() {
+        clear_last_error();
+        log_piece(
+            sys::GGML_LOG_LEVEL_ERROR,
+            "llama_model_load: error loading model: ",
+        );
+        log_piece(sys::GGML_LOG_LEVEL_CONT, "tensor 'x' is corrupted");
+        log_piece(sys::GGML_LOG_LEVEL_CONT, "\n");
+        log_piece(
+            sys::GGML_LOG_LEVEL_ERROR,
+            "llama_model_load_from_file_impl: failed\n",
+        );
+        assert_eq!(
+            take_last_error().as_deref(),
+            Some("error loading model: tensor 'x' is corrupted; failed")
+        );
+        // An unfinished line is not lost: asking for the errors closes it.
+        log_piece(sys::GGML_LOG_LEVEL_ERROR, "f: no newline");
+        assert_eq!(take_last_error().as_deref(), Some("no newline"));
+    }
 }

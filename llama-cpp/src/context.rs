@@ -14,10 +14,12 @@ use edge_infer_llama_sys as sys;
 
 use crate::backend;
 use crate::cancel::{abort_callback, CancelHandle};
+use crate::decode::Batch;
 use crate::error::{Error, Result};
 use crate::kv::{KvLayers, KvType, LayerKv};
 use crate::model::Model;
 use crate::params::{resolve_for, ContextParams};
+use crate::shim;
 use crate::token::Token;
 
 /// An inference context over a [`Model`]: a KV cache and its settings. It cannot
@@ -37,6 +39,10 @@ pub struct Context<'m> {
     pub(crate) type_k: KvType,
     pub(crate) type_v: KvType,
     pub(crate) kv_layers: KvLayers,
+    /// The batch every decode fills (n_batch tokens).
+    pub(crate) batch: Batch,
+    /// Set when llama.cpp threw out of this context: its state is unknown from then on.
+    poisoned: Option<String>,
 }
 
 // SAFETY: a llama_context may be used from any thread as long as calls are not
@@ -78,14 +84,8 @@ impl<'m> Context<'m> {
         p.abort_callback = Some(abort_callback);
         p.abort_callback_data = Arc::as_ptr(&cancel) as *mut c_void;
         backend::clear_last_error();
-        // The model is valid for 'm, which outlives the context; the abort data pointer
-        // stays valid because `cancel` is dropped only after llama_free.
-        let raw = init_context(model, p, layer_table.as_deref());
-        let raw = NonNull::new(raw).ok_or_else(|| {
-            Error::ContextCreate(
-                backend::take_last_error().unwrap_or_else(|| "no reason given".into()),
-            )
-        })?;
+        // The abort data pointer stays valid because `cancel` is dropped only after llama_free.
+        let raw = init_context(model, p, layer_table.as_deref())?;
         // SAFETY: raw is a valid context.
         let (n_ctx, n_batch) = unsafe {
             (
@@ -97,7 +97,8 @@ impl<'m> Context<'m> {
             raw,
             model,
             cancel,
-            tokens: Vec::new(),
+            // Room for a full window: the per-token path never grows it.
+            tokens: Vec::with_capacity(n_ctx as usize),
             logits_valid: false,
             n_ctx,
             n_batch,
@@ -110,6 +111,8 @@ impl<'m> Context<'m> {
                 .and_then(|t| t.first())
                 .map_or(params.type_v, |l| l.v),
             kv_layers: params.kv_layers.clone(),
+            batch: Batch::new(n_batch),
+            poisoned: None,
         })
     }
 
@@ -117,12 +120,32 @@ impl<'m> Context<'m> {
         self.raw.as_ptr()
     }
 
-    /// The raw llama.cpp context, for llama.cpp calls this crate does not wrap (through
-    /// `edge_infer_llama_sys`). It stays owned by this `Context`. Changing the KV cache through
-    /// it leaves [`Context::tokens`] out of step with the cache: call
-    /// [`Context::clear`] afterwards, or only use what this crate's own methods tolerate.
-    pub fn as_raw(&self) -> *mut sys::llama_context {
-        self.as_ptr()
+    /// Fails with [`Error::Poisoned`] once llama.cpp has thrown out of this context.
+    pub(crate) fn usable(&self) -> Result<()> {
+        match &self.poisoned {
+            Some(cause) => Err(Error::Poisoned(cause.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the context can still be used (see [`Error::Poisoned`]).
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.is_some()
+    }
+
+    /// Marks the context unusable after llama.cpp threw `cause` out of it. llama.cpp is not
+    /// exception-safe there: ggml's CPU backend, for one, frees its work buffer before
+    /// allocating a larger one, so a failed allocation leaves a dangling pointer that the
+    /// next computation, or llama_free, frees again. Nothing calls into it any more, and
+    /// Drop leaks it instead of freeing it.
+    pub(crate) fn poison(&mut self, cause: &Error) {
+        log::error!(
+            "llama.cpp threw out of a context ({cause}); the context is unusable from now \
+             on and will be leaked rather than freed"
+        );
+        self.poisoned = Some(cause.to_string());
+        self.tokens.clear();
+        self.logits_valid = false;
     }
 
     /// The model this context runs.
@@ -159,27 +182,48 @@ impl<'m> Context<'m> {
     /// [`Context::truncate`], [`Context::clear`], a state load, a discard or a failed or
     /// cancelled evaluation, until the next evaluation.
     pub fn logits(&self) -> &[f32] {
-        if !self.logits_valid || self.tokens.is_empty() {
+        if !self.logits_valid || self.tokens.is_empty() || self.poisoned.is_some() {
             return &[];
         }
-        // SAFETY: valid context; -1 selects the last output. The buffer lives in the
-        // context and is only rewritten by a later decode, which needs `&mut self`.
-        let p = unsafe { sys::llama_get_logits_ith(self.as_ptr(), -1) };
-        if p.is_null() {
-            return &[];
-        }
-        // SAFETY: llama.cpp keeps n_vocab floats per output row.
-        unsafe { std::slice::from_raw_parts(p, self.model.n_vocab() as usize) }
+        self.logits_row(-1).unwrap_or(&[])
     }
 
-    /// Changes the thread counts for generation and prompt processing.
-    pub fn set_threads(&mut self, n_threads: i32, n_threads_batch: i32) -> Result<()> {
-        if n_threads <= 0 || n_threads_batch <= 0 {
-            return Err(Error::InvalidParameter {
-                name: "n_threads",
-                reason: "must be at least 1".into(),
-            });
+    /// The logits row of output `i` of the last decode (-1: the last output), with the
+    /// length llama.cpp gives it. Rows are n_vocab wide; rows of backend-sampled logits
+    /// (which this crate never configures, but llama.cpp hands out first when present)
+    /// have their own count.
+    pub(crate) fn logits_row(&self, i: i32) -> Option<&[f32]> {
+        let ctx = self.as_ptr();
+        // SAFETY: valid context; `i` names an output the last decode requested. The
+        // buffers live in the context and are only rewritten by a later decode, which
+        // needs `&mut self`, so they outlive the returned borrow of `self`.
+        let (p, n) = unsafe {
+            let sampled = sys::llama_get_sampled_logits_ith(ctx, i);
+            if sampled.is_null() {
+                (
+                    sys::llama_get_logits_ith(ctx, i),
+                    self.model.n_vocab().max(0) as usize,
+                )
+            } else {
+                (
+                    sampled,
+                    sys::llama_get_sampled_logits_count_ith(ctx, i) as usize,
+                )
+            }
+        };
+        if p.is_null() {
+            return None;
         }
+        // SAFETY: llama.cpp keeps `n` floats in this row (see above for the lifetime).
+        Some(unsafe { std::slice::from_raw_parts(p, n) })
+    }
+
+    /// Changes the thread counts for generation and prompt processing, each
+    /// `1..=`[`ContextParams::MAX_THREADS`].
+    pub fn set_threads(&mut self, n_threads: i32, n_threads_batch: i32) -> Result<()> {
+        self.usable()?;
+        crate::params::check_threads("n_threads", n_threads)?;
+        crate::params::check_threads("n_threads_batch", n_threads_batch)?;
         // SAFETY: valid context.
         unsafe { sys::llama_set_n_threads(self.as_ptr(), n_threads, n_threads_batch) };
         Ok(())
@@ -188,35 +232,56 @@ impl<'m> Context<'m> {
 
 impl Drop for Context<'_> {
     fn drop(&mut self) {
+        if self.poisoned.is_some() {
+            // Freeing could free memory twice (see `poison`): leak the context, and its
+            // abort flag, whose address it holds.
+            std::mem::forget(self.cancel.clone());
+            return;
+        }
         // SAFETY: freed once; the abort flag (in `cancel`) is dropped after this.
         unsafe { sys::llama_free(self.raw.as_ptr()) }
     }
 }
 
 /// Creates the llama.cpp context, through the patched per-layer entry point when there is
-/// a table. Returns NULL on failure (the reason is in llama.cpp's error log).
-pub(crate) fn init_context(
+/// a table, and through the shim, which catches what llama.cpp throws.
+fn init_context(
     model: &Model,
     params: sys::llama_context_params,
     table: Option<&[LayerKv]>,
-) -> *mut sys::llama_context {
-    match table {
-        // SAFETY: the model pointer is valid; params is a plain struct passed by value.
-        None => unsafe { sys::llama_init_from_model(model.as_ptr(), params) },
-        Some(t) => {
-            let k: Vec<sys::ggml_type> = t.iter().map(|l| l.k.raw()).collect();
-            let v: Vec<sys::ggml_type> = t.iter().map(|l| l.v.raw()).collect();
-            // SAFETY: k and v hold t.len() entries each and outlive the call (llama.cpp
-            // copies them); the length was checked against llama_model_n_layer.
-            unsafe {
-                sys::llama_init_from_model_kv_layers(
-                    model.as_ptr(),
-                    params,
-                    k.as_ptr(),
-                    v.as_ptr(),
-                    t.len(),
-                )
-            }
-        }
-    }
+) -> Result<NonNull<sys::llama_context>> {
+    let k: Vec<sys::ggml_type> = table
+        .iter()
+        .flat_map(|t| t.iter().map(|l| l.k.raw()))
+        .collect();
+    let v: Vec<sys::ggml_type> = table
+        .iter()
+        .flat_map(|t| t.iter().map(|l| l.v.raw()))
+        .collect();
+    let (pk, pv) = match table {
+        Some(_) => (k.as_ptr(), v.as_ptr()),
+        None => (std::ptr::null(), std::ptr::null()),
+    };
+    let mut raw = std::ptr::null_mut();
+    shim::guarded(
+        // SAFETY: the model pointer is valid for the call; params is a plain struct passed by
+        // value; with a table, k and v hold one entry per model layer (checked by
+        // resolve_for) and outlive the call (llama.cpp copies them).
+        |err, len| unsafe {
+            sys::edge_llama_init_from_model(
+                model.as_ptr(),
+                params,
+                pk,
+                pv,
+                k.len(),
+                &mut raw,
+                err,
+                len,
+            )
+        },
+        Error::ContextCreate,
+    )?;
+    NonNull::new(raw).ok_or_else(|| {
+        Error::ContextCreate(backend::take_last_error().unwrap_or_else(|| "no reason given".into()))
+    })
 }

@@ -15,6 +15,12 @@ pub enum Error {
     /// The model file is empty (a common download accident).
     #[error("model file {0} is empty (0 bytes); download it again")]
     EmptyFile(PathBuf),
+    /// The file is a Git LFS pointer (a clone without `git lfs`), not the model.
+    #[error(
+        "{0} is a Git LFS pointer file, not the model: fetch the real file (`git lfs pull` \
+         in its repository, or download it again)"
+    )]
+    LfsPointer(PathBuf),
     /// The file does not start with the GGUF magic.
     #[error("{path} is not a GGUF model (it starts with {magic:02x?}, not \"GGUF\")")]
     NotGguf { path: PathBuf, magic: Vec<u8> },
@@ -36,6 +42,20 @@ pub enum Error {
     /// A string handed to llama.cpp contains a NUL byte, which C cannot represent.
     #[error("{what} contains a NUL byte at offset {offset}; C strings cannot carry it")]
     InteriorNul { what: &'static str, offset: usize },
+    /// A ggml type that llama.cpp's CPU backend cannot keep a K or V cache in (it has no
+    /// cache kernels for it: using it would abort in ggml).
+    #[error(
+        "`{name}` ({at}) is not a KV cache type llama.cpp supports; use one of f32, f16, bf16, \
+         q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl"
+    )]
+    UnsupportedKvType {
+        /// The type's name.
+        name: String,
+        /// Where it was given, e.g. `layer 3 V` or `the early layers 0..6`.
+        at: String,
+        /// The layer, when it was given for one layer.
+        layer: Option<u32>,
+    },
     /// llama.cpp refuses a quantized V cache without flash attention.
     #[error(
         "a quantized V cache ({type_v}) needs flash attention, but flash attention is forced \
@@ -67,9 +87,32 @@ pub enum Error {
     /// Sampling failed inside llama.cpp, e.g. a grammar that allows no token here.
     #[error("sampling failed: {0}; if a grammar is set, check that some token can continue it")]
     Sampling(String),
+    /// [`Sampler::accept`](crate::Sampler::accept) was given a token that the sampler's
+    /// grammar does not allow at this point; nothing was accepted.
+    #[error(
+        "token {token} is not allowed by the sampler's grammar at this point (nothing was \
+         accepted); accept only tokens the grammar allows, or build a sampler without one"
+    )]
+    GrammarRejects { token: i32 },
     /// `llama_decode` failed.
     #[error("llama_decode failed with code {code}: {reason}")]
     Decode { code: i32, reason: &'static str },
+    /// A [`CancelHandle`](crate::CancelHandle) stopped an evaluation. The tokens of the
+    /// batches that completed stay cached ([`Context::tokens`](crate::Context::tokens)
+    /// lists them); nothing of the interrupted batch does.
+    #[error("the evaluation was cancelled")]
+    Cancelled,
+    /// llama.cpp threw a C++ exception, which the shim caught. The process goes on; a
+    /// [`Context`](crate::Context) it was thrown out of is poisoned ([`Error::Poisoned`]).
+    #[error("llama.cpp threw an exception in {call}: {message}")]
+    Exception { call: &'static str, message: String },
+    /// The context is unusable: llama.cpp threw an exception out of it earlier (the
+    /// cause), and its state is unknown since.
+    #[error(
+        "this context is unusable since llama.cpp threw out of it ({0}); create a new one \
+         (the old one is leaked, not freed, because its state is unknown)"
+    )]
+    Poisoned(String),
     /// The model has no chat template and none was given.
     #[error("the model has no built-in chat template; pass one explicitly")]
     NoChatTemplate,
@@ -155,16 +198,6 @@ pub enum Error {
 
 /// Shorthand for `Result<T, edge_infer_llama::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_string()
-    }
-}
 
 pub(crate) fn check_nul(what: &'static str, s: &str) -> Result<()> {
     match s.bytes().position(|b| b == 0) {

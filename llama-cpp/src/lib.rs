@@ -6,18 +6,20 @@
 //! generation (a callback form and an `Iterator` form), with per-generation
 //! [`Stats`] and a per-context [`MemoryReport`].
 //!
-//! ```no_run
+//! ```
 //! use edge_infer_llama::{ChatMessage, Context, ContextParams, GenerateOptions, Model, Sampling};
 //! # fn main() -> edge_infer_llama::Result<()> {
-//! let model = Model::load("gemma-3-270m-q4_k_m.gguf", &Default::default())?;
+//! # let path = xtask::default_model().unwrap();
+//! let model = Model::load(path, &Default::default())?; // e.g. gemma-3-270m-q4_k_m.gguf
 //! let mut ctx = Context::new(&model, &ContextParams::default().n_ctx(2048))?;
 //! let prompt = model.apply_chat_template(&[ChatMessage::user("Say hi")], true)?;
 //! let mut sampler = Sampling::default().temperature(0.7).seed(1).build(&model)?;
-//! let stats = ctx.generate_with(&prompt, &mut sampler, GenerateOptions::default().max_tokens(64), |text| {
+//! let stats = ctx.generate_with(&prompt, &mut sampler, GenerateOptions::default().max_tokens(16), |text| {
 //!     print!("{text}");
 //!     std::ops::ControlFlow::Continue(())
 //! })?;
 //! println!("\nTTFT {:?}, {:.1} t/s", stats.time_to_first_token, stats.decode_tokens_per_second());
+//! assert!(stats.generated_tokens > 0);
 //! # Ok(()) }
 //! ```
 //!
@@ -25,13 +27,18 @@
 //! borrows its model, is `Send` but not `Sync`; a [`CancelHandle`] is `Send + Sync`.
 //! llama.cpp's log goes to the `log` crate under target `llama.cpp` (its INFO lines at
 //! debug level), so it is silent unless the application installs a logger.
+//!
+//! Every llama.cpp entry point that can throw a C++ exception is called through a shim
+//! that catches it ([`Error::Exception`]); bad input is refused before llama.cpp sees it
+//! wherever llama.cpp would abort instead. Escape hatches to llama.cpp's own types are in
+//! [`raw`].
 #![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
 
 mod backend;
 mod cancel;
 mod chat;
 mod context;
-mod cpu;
 mod decode;
 mod error;
 mod generate;
@@ -39,7 +46,9 @@ mod kv;
 mod memory;
 mod model;
 mod params;
+pub mod raw;
 mod sampling;
+mod shim;
 mod state;
 mod token;
 mod vocab;
@@ -53,10 +62,10 @@ pub use chat::{
     ToolCallProblem, ToolChoice,
 };
 pub use context::Context;
-pub use cpu::{big_cores, default_threads};
+pub use edge_infer_base::cpu::{big_cores, default_threads};
 pub use error::{Error, Result};
 pub use generate::{
-    stream_text_path, Event, GenerateOptions, Generation, Prompt, SamplerRef, Stats, StopReason,
+    Detokenizer, Event, GenerateOptions, Generation, Prompt, SamplerRef, Stats, StopReason,
 };
 pub use kv::{FlashAttention, KvLayerSummary, KvLayers, KvType, LayerCache, LayerKv};
 pub use memory::MemoryReport;

@@ -23,12 +23,15 @@ pub struct MemoryReport {
 }
 
 impl Context<'_> {
-    /// Memory llama.cpp accounts to this context, with the cache types.
+    /// Memory llama.cpp accounts to this context, with the cache types (zeros for a
+    /// poisoned context).
     pub fn memory_report(&self) -> MemoryReport {
         let (mut m, mut c, mut k) = (0usize, 0usize, 0usize);
-        // SAFETY: valid context; out-pointers are valid locals. The shim catches C++
-        // exceptions; on failure the zeros stay.
-        unsafe { sys::edge_llama_memory_breakdown(self.as_ptr(), &mut m, &mut c, &mut k) };
+        if !self.is_poisoned() {
+            // SAFETY: valid context; out-pointers are valid locals. The shim catches C++
+            // exceptions; on failure the zeros stay.
+            unsafe { sys::edge_llama_memory_breakdown(self.as_ptr(), &mut m, &mut c, &mut k) };
+        }
         MemoryReport {
             model_bytes: m as u64,
             kv_bytes: c as u64,

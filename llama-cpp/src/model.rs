@@ -1,15 +1,13 @@
 //! Loading a GGUF model and reading what it says about itself.
 
-use std::ffi::{c_void, CStr, CString};
-use std::fs;
-use std::io::Read;
+use std::ffi::{c_char, c_void, CStr, CString};
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 
 use edge_infer_llama_sys as sys;
 
 use crate::backend;
-use crate::error::{panic_message, Error, Result};
+use crate::error::{Error, Result};
 
 /// How a model is loaded. Defaults: mmap on, mlock off.
 ///
@@ -66,10 +64,16 @@ pub struct Model {
     file_size: u64,
 }
 
-// SAFETY: llama.cpp never mutates a llama_model after loading; its own server shares one
-// model between contexts on many threads. The vocab pointer is owned by the model.
+// SAFETY: a llama_model has no thread affinity and the vocab pointer is owned by it, so it
+// may be freed on any thread.
 unsafe impl Send for Model {}
-// SAFETY: see above; every method takes `&self` and only reads.
+// SAFETY: every method takes `&self` and only reads, and llama.cpp's own server shares one
+// model between contexts on many threads. Context creation does not only read, though:
+// llama_init_from_model writes `model->hparams.n_ctx_train` when a context asks for a
+// custom YaRN rope scaling, so two threads creating such contexts over one Arc<Model>
+// would race. That is unreachable because ContextParams exposes no rope scaling (llama.cpp's
+// defaults leave hparams alone); adding rope_freq_scale / yarn options needs a lock around
+// context creation, or Model stops being Sync.
 unsafe impl Sync for Model {}
 
 impl std::fmt::Debug for Model {
@@ -85,10 +89,11 @@ impl std::fmt::Debug for Model {
 impl Model {
     /// Loads a GGUF model.
     ///
-    /// ```no_run
+    /// ```
     /// # fn main() -> edge_infer_llama::Result<()> {
-    /// let model = edge_infer_llama::Model::load("gemma-3-270m-q4_k_m.gguf", &Default::default())?;
-    /// println!("{} layers", model.n_layer());
+    /// # let path = xtask::default_model().unwrap();
+    /// let model = edge_infer_llama::Model::load(path, &Default::default())?; // gemma-3-270m
+    /// assert_eq!((model.architecture().as_str(), model.n_layer()), ("gemma3", 18));
     /// # Ok(()) }
     /// ```
     pub fn load(path: impl AsRef<Path>, params: &ModelParams) -> Result<Model> {
@@ -177,15 +182,11 @@ impl Model {
         })
     }
 
-    /// Takes ownership of a model created through `llama-cpp-sys` by other means than a
-    /// file, such as `llama_model_init_from_user` (a model built from metadata, e.g. with
-    /// random weights for tests). `name` stands in for the path in messages.
+    /// See [`raw::model_from_raw`](crate::raw::model_from_raw).
     ///
     /// # Safety
-    /// `raw` must be a valid, fully initialised `llama_model` that nothing else frees or
-    /// uses afterwards; the returned `Model` frees it.
-    pub unsafe fn from_raw(raw: *mut sys::llama_model, name: impl Into<PathBuf>) -> Result<Model> {
-        let path = name.into();
+    /// As there.
+    pub(crate) unsafe fn from_raw(raw: *mut sys::llama_model, path: PathBuf) -> Result<Model> {
         let Some(raw) = NonNull::new(raw) else {
             return Err(Error::ModelLoad {
                 path,
@@ -215,12 +216,6 @@ impl Model {
         self.raw.as_ptr()
     }
 
-    /// The raw `llama_model` pointer, for calling llama.cpp directly through
-    /// `llama-cpp-sys`. It stays valid while `self` lives; do not free it.
-    pub fn as_raw(&self) -> *mut sys::llama_model {
-        self.raw.as_ptr()
-    }
-
     pub(crate) fn vocab_ptr(&self) -> *const sys::llama_vocab {
         self.vocab.as_ptr()
     }
@@ -243,35 +238,17 @@ impl Model {
     /// A GGUF metadata value as a string, if the key exists.
     pub fn meta(&self, key: &str) -> Option<String> {
         let key = CString::new(key).ok()?;
-        let mut buf = vec![0u8; 256];
-        loop {
-            // SAFETY: buf is writable for buf.len() bytes; key is NUL-terminated.
-            let n = unsafe {
-                sys::llama_model_meta_val_str(
-                    self.as_ptr(),
-                    key.as_ptr(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                )
-            };
-            if n < 0 {
-                return None;
-            }
-            let n = n as usize;
-            if n < buf.len() {
-                buf.truncate(n);
-                return Some(String::from_utf8_lossy(&buf).into_owned());
-            }
-            buf.resize(n + 1, 0);
-        }
+        // SAFETY: `buf` is writable for `len` bytes; key is NUL-terminated.
+        snprintf_string(|buf, len| unsafe {
+            sys::llama_model_meta_val_str(self.as_ptr(), key.as_ptr(), buf, len)
+        })
     }
 
     /// A one-line description from llama.cpp, e.g. `gemma3 270M Q4_K - Medium`.
     pub fn description(&self) -> String {
-        let mut buf = [0u8; 256];
-        // SAFETY: buf is writable for its length.
-        let n = unsafe { sys::llama_model_desc(self.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-        String::from_utf8_lossy(&buf[..(n.max(0) as usize).min(buf.len())]).into_owned()
+        // SAFETY: `buf` is writable for `len` bytes.
+        snprintf_string(|buf, len| unsafe { sys::llama_model_desc(self.as_ptr(), buf, len) })
+            .unwrap_or_default()
     }
 
     /// Number of transformer layers.
@@ -350,6 +327,22 @@ impl Model {
     }
 }
 
+/// Reads a string from a C function with `snprintf`'s contract: it writes at most `len`
+/// bytes including a NUL and returns the full length (without the NUL), or a negative
+/// value for "no such string". Grows the buffer until the whole string fits, so a long
+/// value is neither cut nor left with the NUL of a truncated write.
+fn snprintf_string(mut f: impl FnMut(*mut c_char, usize) -> i32) -> Option<String> {
+    let mut buf = vec![0u8; 256];
+    loop {
+        let n = usize::try_from(f(buf.as_mut_ptr().cast(), buf.len())).ok()?;
+        if n < buf.len() {
+            buf.truncate(n);
+            return Some(String::from_utf8_lossy(&buf).into_owned());
+        }
+        buf.resize(n + 1, 0);
+    }
+}
+
 impl Drop for Model {
     fn drop(&mut self) {
         // SAFETY: contexts borrow the model, so none is alive; freed exactly once.
@@ -357,40 +350,22 @@ impl Drop for Model {
     }
 }
 
-/// Checks the things llama.cpp reports poorly: missing, not a file, empty, not GGUF.
+/// Checks the things llama.cpp reports poorly (missing, not a file, empty, a Git LFS
+/// pointer, not GGUF), with the checks the RKLLM side shares. Returns the file's size.
 fn precheck(path: &Path) -> Result<u64> {
-    let md = match fs::metadata(path) {
-        Ok(md) => md,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::ModelNotFound(path.into()))
-        }
-        Err(source) => {
-            return Err(Error::Io {
-                path: path.into(),
-                source,
-            })
-        }
-    };
-    if !md.is_file() {
-        return Err(Error::NotAFile(path.into()));
-    }
-    if md.len() == 0 {
-        return Err(Error::EmptyFile(path.into()));
-    }
-    let mut magic = Vec::with_capacity(4);
-    fs::File::open(path)
-        .and_then(|f| f.take(4).read_to_end(&mut magic))
-        .map_err(|source| Error::Io {
+    use edge_infer_base::{file, Error as FileError};
+    file::precheck(path, Some(file::Magic::GGUF)).map_err(|e| match e {
+        FileError::NotFound(p) => Error::ModelNotFound(p),
+        FileError::NotAFile(p) => Error::NotAFile(p),
+        FileError::Empty(p) => Error::EmptyFile(p),
+        FileError::LfsPointer(p) => Error::LfsPointer(p),
+        FileError::WrongMagic { path, found, .. } => Error::NotGguf { path, magic: found },
+        FileError::Io { path, source } => Error::Io { path, source },
+        other => Error::Io {
             path: path.into(),
-            source,
-        })?;
-    if magic != b"GGUF" {
-        return Err(Error::NotGguf {
-            path: path.into(),
-            magic,
-        });
-    }
-    Ok(md.len())
+            source: std::io::Error::other(other.to_string()),
+        },
+    })
 }
 
 struct ProgressState<'a> {
@@ -412,8 +387,40 @@ unsafe extern "C" fn progress_trampoline(progress: f32, data: *mut c_void) -> bo
             go_on
         }
         Err(p) => {
-            state.panic = Some(panic_message(&*p));
+            state.panic = Some(edge_infer_base::panic::message(&*p));
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snprintf_string;
+    use std::ffi::c_char;
+
+    /// Behaves like snprintf over `text`.
+    fn fake(text: &str) -> impl FnMut(*mut c_char, usize) -> i32 + '_ {
+        move |buf, len| {
+            let n = text.len().min(len.saturating_sub(1));
+            // SAFETY: the caller hands a buffer writable for `len` bytes; n + 1 <= len.
+            unsafe {
+                std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast(), n);
+                *buf.add(n) = 0;
+            }
+            text.len() as i32
+        }
+    }
+
+    #[test]
+    fn long_values_are_whole_and_carry_no_nul() {
+        let long = "x".repeat(300);
+        assert_eq!(snprintf_string(fake(&long)).as_deref(), Some(long.as_str()));
+        let exact = "y".repeat(256);
+        assert_eq!(
+            snprintf_string(fake(&exact)).as_deref(),
+            Some(exact.as_str())
+        );
+        assert_eq!(snprintf_string(fake("short")).as_deref(), Some("short"));
+        assert_eq!(snprintf_string(|_, _| -1), None);
     }
 }

@@ -1,6 +1,7 @@
 //! The parameters of a context: window, batches, threads, K/V cache types and layout.
 
-use crate::cpu::default_threads;
+use edge_infer_base::cpu::default_threads;
+
 use crate::error::{Error, Result};
 use crate::kv::{FlashAttention, KvLayers, KvType, LayerKv};
 use crate::model::Model;
@@ -16,7 +17,7 @@ use crate::model::Model;
 ///     .flash_attention(FlashAttention::On)
 ///     .type_k(KvType::Q8_0)
 ///     .type_v(KvType::Q4_0);
-/// assert_eq!(p.get_n_ctx(), 8192);
+/// assert_eq!(p.context_tokens(), 8192);
 /// ```
 #[derive(Debug, Clone)]
 pub struct ContextParams {
@@ -50,6 +51,11 @@ impl Default for ContextParams {
 }
 
 impl ContextParams {
+    /// The most threads a context may use: ggml's `GGML_MAX_N_THREADS`, the size of the
+    /// per-thread arrays of its CPU thread pool. More threads than cores only slows
+    /// generation down; far more than this makes llama.cpp throw while decoding.
+    pub const MAX_THREADS: i32 = 512;
+
     /// Context window in tokens (at least 1).
     pub fn n_ctx(mut self, n: u32) -> Self {
         self.n_ctx = n;
@@ -65,12 +71,13 @@ impl ContextParams {
         self.n_ubatch = n;
         self
     }
-    /// Threads for generation (and for prompt processing unless set separately).
+    /// Threads for generation (and for prompt processing unless set separately),
+    /// `1..=`[`ContextParams::MAX_THREADS`].
     pub fn n_threads(mut self, n: i32) -> Self {
         self.n_threads = n;
         self
     }
-    /// Threads for prompt processing.
+    /// Threads for prompt processing, `1..=`[`ContextParams::MAX_THREADS`].
     pub fn n_threads_batch(mut self, n: i32) -> Self {
         self.n_threads_batch = Some(n);
         self
@@ -109,7 +116,7 @@ impl ContextParams {
     ///     early: KvType::Q8_0,
     ///     late: KvType::Q4_0,
     /// });
-    /// assert!(matches!(p.get_kv_layers(), KvLayers::Hybrid { split: 6, .. }));
+    /// assert!(matches!(p.kv_layout(), KvLayers::Hybrid { split: 6, .. }));
     /// ```
     pub fn kv_layers(mut self, layers: KvLayers) -> Self {
         self.kv_layers = layers;
@@ -124,16 +131,16 @@ impl ContextParams {
     pub fn kv_layer_table(self, table: impl Into<Vec<LayerKv>>) -> Self {
         self.kv_layers(KvLayers::Table(table.into()))
     }
-    /// The configured per-layer layout.
-    pub fn get_kv_layers(&self) -> &KvLayers {
+    /// The configured per-layer K/V layout.
+    pub fn kv_layout(&self) -> &KvLayers {
         &self.kv_layers
     }
-    /// The configured context window.
-    pub fn get_n_ctx(&self) -> u32 {
+    /// The configured context window, in tokens.
+    pub fn context_tokens(&self) -> u32 {
         self.n_ctx
     }
     /// The configured generation thread count.
-    pub fn get_n_threads(&self) -> i32 {
+    pub fn thread_count(&self) -> i32 {
         self.n_threads
     }
 
@@ -156,17 +163,11 @@ impl ContextParams {
         if self.n_ubatch == 0 {
             return bad("n_ubatch", "must be at least 1");
         }
-        if self.n_threads <= 0 {
-            return bad("n_threads", "must be at least 1");
+        check_threads("n_threads", self.n_threads)?;
+        if let Some(n) = self.n_threads_batch {
+            check_threads("n_threads_batch", n)?;
         }
-        if matches!(self.n_threads_batch, Some(n) if n <= 0) {
-            return bad("n_threads_batch", "must be at least 1");
-        }
-        for (name, t) in [("type_k", self.type_k), ("type_v", self.type_v)] {
-            if !KvType::CACHE_TYPES.contains(&t) {
-                return bad(name, &format!("{t} is not a KV cache type llama.cpp supports; use one of f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl"));
-            }
-        }
+        // The K/V types need no check here: a KvType is always one of KvType::CACHE_TYPES.
         if self.type_v.is_quantized() && self.flash_attn == FlashAttention::Off {
             return Err(Error::QuantizedVNeedsFlashAttention {
                 type_v: self.type_v.to_string(),
@@ -174,6 +175,21 @@ impl ContextParams {
         }
         Ok(())
     }
+}
+
+/// Checks a thread count against `1..=MAX_THREADS`.
+pub(crate) fn check_threads(name: &'static str, n: i32) -> Result<()> {
+    if (1..=ContextParams::MAX_THREADS).contains(&n) {
+        return Ok(());
+    }
+    Err(Error::InvalidParameter {
+        name,
+        reason: format!(
+            "{n} is outside 1..={}; use at most the number of cores (the big cores on a \
+             big.LITTLE board)",
+            ContextParams::MAX_THREADS
+        ),
+    })
 }
 
 /// Resolves and checks the per-layer layout of `params` for `model`.

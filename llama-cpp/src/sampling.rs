@@ -1,5 +1,6 @@
 //! Sampling: a builder over llama.cpp's sampler chain.
 
+use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
@@ -7,6 +8,8 @@ use edge_infer_llama_sys as sys;
 
 use crate::error::{Error, Result};
 use crate::model::Model;
+use crate::shim;
+use crate::token::Token;
 
 /// How to pick the next token. Build one with [`Sampling::greedy`] or by setting a
 /// temperature; turn it into a [`Sampler`] with [`Sampling::build`].
@@ -95,7 +98,8 @@ impl Sampling {
         self.presence_penalty = p;
         self
     }
-    /// How many recent tokens the penalties look at (0 = off, -1 = whole context).
+    /// How many recent tokens the penalties look at: 0 = off, -1 = the context window
+    /// (`n_ctx` of the first context the sampler generates with).
     pub fn penalty_last_n(mut self, n: i32) -> Self {
         self.penalty_last_n = n;
         self
@@ -110,11 +114,18 @@ impl Sampling {
     /// text). The grammar is parsed by [`Sampling::build`]; once it is complete only an
     /// end-of-generation token is allowed, so generation stops there.
     ///
-    /// ```no_run
+    /// ```
     /// # fn main() -> edge_infer_llama::Result<()> {
-    /// # let model = edge_infer_llama::Model::load("model.gguf", &Default::default())?;
-    /// let yes_no = edge_infer_llama::Sampling::greedy().grammar(r#"root ::= "yes" | "no""#);
-    /// let sampler = yes_no.build(&model)?;
+    /// # let model = edge_infer_llama::Model::load(xtask::default_model().unwrap(), &Default::default())?;
+    /// use edge_infer_llama::{Context, ContextParams, GenerateOptions, Sampling};
+    /// let mut yes_no = Sampling::greedy().grammar(r#"root ::= "yes" | "no""#).build(&model)?;
+    /// let mut ctx = Context::new(&model, &ContextParams::default().n_ctx(256))?;
+    /// let mut answer = String::new();
+    /// ctx.generate_with("Is the sky blue? Answer:", &mut yes_no, GenerateOptions::default(), |t| {
+    ///     answer.push_str(t);
+    ///     std::ops::ControlFlow::Continue(())
+    /// })?;
+    /// assert!(answer == "yes" || answer == "no");
     /// # Ok(()) }
     /// ```
     pub fn grammar(mut self, gbnf: impl Into<String>) -> Self {
@@ -180,80 +191,124 @@ impl Sampling {
                 }
             }
         }
-        // SAFETY: plain constructors; every sampler added is owned by the chain, which
-        // frees them with itself.
-        unsafe {
+        // SAFETY: plain getter and constructor.
+        let chain = unsafe {
             let mut cp = sys::llama_sampler_chain_default_params();
             cp.no_perf = true;
-            let chain = NonNull::new(sys::llama_sampler_chain_init(cp)).ok_or_else(|| {
-                Error::InvalidParameter {
-                    name: "sampling",
-                    reason: "llama.cpp could not create a sampler chain".into(),
-                }
-            })?;
-            let sampler = Sampler {
-                raw: chain,
-                model: model.as_raw(),
-                _model: PhantomData,
-            };
-            let add = |s: *mut sys::llama_sampler| sys::llama_sampler_chain_add(chain.as_ptr(), s);
-            // The grammar goes first, so everything after it only sees allowed tokens.
-            if let Some(g) = &self.grammar {
-                let gbnf = crate::error::cstring("the grammar", g)?;
-                let root = c"root";
-                // The vocab outlives the sampler: a Sampler is built per model and llama.cpp
-                // copies the grammar strings.
-                let gs = sys::edge_llama_sampler_init_grammar(
+            sys::llama_sampler_chain_init(cp)
+        };
+        let chain = NonNull::new(chain).ok_or_else(|| Error::InvalidParameter {
+            name: "sampling",
+            reason: "llama.cpp could not create a sampler chain".into(),
+        })?;
+        // From here on the Sampler owns the chain (and frees it on an early return).
+        let mut sampler = Sampler {
+            raw: chain,
+            grammar: None,
+            deferred: None,
+            model: model.as_ptr(),
+            n_vocab: model.n_vocab(),
+            _model: PhantomData,
+        };
+        // The grammar goes first, so everything after it only sees allowed tokens.
+        if let Some(g) = &self.grammar {
+            let gbnf = crate::error::cstring("the grammar", g)?;
+            // SAFETY: the vocab outlives the sampler (a Sampler borrows its model) and
+            // llama.cpp copies the grammar strings.
+            let gs = unsafe {
+                sys::edge_llama_sampler_init_grammar(
                     model.vocab_ptr(),
                     gbnf.as_ptr(),
-                    root.as_ptr(),
-                );
-                if gs.is_null() {
-                    return Err(Error::InvalidParameter {
-                        name: "grammar",
-                        reason: "llama.cpp could not parse it (syntax error, undefined or \
-                                 left-recursive rule, no `root` rule, or a `<token>` that is \
-                                 not one token of this model; the llama.cpp log has the details)"
-                            .into(),
-                    });
-                }
-                add(gs);
+                    c"root".as_ptr(),
+                )
+            };
+            let gs = NonNull::new(gs).ok_or_else(|| Error::InvalidParameter {
+                name: "grammar",
+                reason: "llama.cpp could not parse it (syntax error, undefined or \
+                         left-recursive rule, no `root` rule, or a `<token>` that is \
+                         not one token of this model; the llama.cpp log has the details)"
+                    .into(),
+            })?;
+            sampler.add(gs.as_ptr());
+            sampler.grammar = Some(gs);
+        }
+        let penalties = self.repeat_penalty != 1.0
+            || self.frequency_penalty != 0.0
+            || self.presence_penalty != 0.0;
+        if penalties && self.penalty_last_n != 0 {
+            let p = Penalties {
+                repeat: self.repeat_penalty,
+                frequency: self.frequency_penalty,
+                presence: self.presence_penalty,
+            };
+            if self.penalty_last_n < 0 {
+                // The window is the context's, known when a context first uses the sampler.
+                sampler.deferred = Some(Deferred {
+                    // SAFETY: valid chain.
+                    at: unsafe { sys::llama_sampler_chain_n(chain.as_ptr()) },
+                    penalties: p,
+                    early: VecDeque::new(),
+                    cap: model.n_ctx_train().max(1) as usize,
+                });
+            } else {
+                sampler.add(p.init(sampler.n_vocab, self.penalty_last_n));
             }
-            let penalties = self.repeat_penalty != 1.0
-                || self.frequency_penalty != 0.0
-                || self.presence_penalty != 0.0;
-            if penalties && self.penalty_last_n != 0 {
-                let last_n = if self.penalty_last_n < 0 {
-                    model.n_vocab().max(64)
-                } else {
-                    self.penalty_last_n
-                };
-                add(sys::llama_sampler_init_penalties(
-                    model.n_vocab(),
-                    last_n,
-                    self.repeat_penalty,
-                    self.frequency_penalty,
-                    self.presence_penalty,
-                ));
-            }
+        }
+        // SAFETY: plain constructors; `add` hands each to the chain, which owns it.
+        unsafe {
             if self.is_greedy() {
-                add(sys::llama_sampler_init_greedy());
+                sampler.add(sys::llama_sampler_init_greedy());
             } else {
                 if self.top_k > 0 {
-                    add(sys::llama_sampler_init_top_k(self.top_k));
+                    sampler.add(sys::llama_sampler_init_top_k(self.top_k));
                 }
                 if self.top_p < 1.0 {
-                    add(sys::llama_sampler_init_top_p(self.top_p, 1));
+                    sampler.add(sys::llama_sampler_init_top_p(self.top_p, 1));
                 }
                 if self.min_p > 0.0 {
-                    add(sys::llama_sampler_init_min_p(self.min_p, 1));
+                    sampler.add(sys::llama_sampler_init_min_p(self.min_p, 1));
                 }
-                add(sys::llama_sampler_init_temp(self.temperature));
-                add(sys::llama_sampler_init_dist(self.seed));
+                sampler.add(sys::llama_sampler_init_temp(self.temperature));
+                sampler.add(sys::llama_sampler_init_dist(self.seed));
             }
-            Ok(sampler)
+        }
+        Ok(sampler)
+    }
+}
+
+/// The penalty weights of a chain.
+#[derive(Debug, Clone, Copy)]
+struct Penalties {
+    repeat: f32,
+    frequency: f32,
+    presence: f32,
+}
+
+impl Penalties {
+    fn init(self, n_vocab: i32, last_n: i32) -> *mut sys::llama_sampler {
+        // SAFETY: plain constructor; the caller hands the sampler to a chain.
+        unsafe {
+            sys::llama_sampler_init_penalties(
+                n_vocab,
+                last_n,
+                self.repeat,
+                self.frequency,
+                self.presence,
+            )
         }
     }
+}
+
+/// Penalties over "the whole context" (`penalty_last_n(-1)`), waiting for the first
+/// context to say how large that is.
+#[derive(Debug)]
+struct Deferred {
+    /// Where in the chain they go.
+    at: i32,
+    penalties: Penalties,
+    /// Tokens accepted before then (the latest `cap`), counted once the window is known.
+    early: VecDeque<Token>,
+    cap: usize,
 }
 
 /// The ids of `<[id]>` token references in a GBNF grammar, skipping string literals,
@@ -289,14 +344,19 @@ fn grammar_token_ids(g: &str) -> Vec<&str> {
     ids
 }
 
-/// A built llama.cpp sampler chain. It keeps state (penalty history, RNG), so one
-/// sampler follows one conversation; [`Sampler::reset`] starts it afresh.
+/// A built llama.cpp sampler chain. It keeps state (penalty history, RNG, grammar
+/// position), so one sampler follows one conversation; [`Sampler::reset`] starts it afresh.
 ///
 /// It borrows the model because a grammar sampler reads the model's vocabulary.
 pub struct Sampler<'m> {
     raw: NonNull<sys::llama_sampler>,
+    /// The grammar sampler, a member of the chain (owned by it).
+    grammar: Option<NonNull<sys::llama_sampler>>,
+    /// Penalties whose window is the context's, not yet in the chain.
+    deferred: Option<Deferred>,
     /// The model it was built for, so a context of another model can refuse it.
     model: *const sys::llama_model,
+    n_vocab: i32,
     _model: PhantomData<&'m Model>,
 }
 
@@ -306,7 +366,9 @@ unsafe impl Send for Sampler<'_> {}
 
 impl std::fmt::Debug for Sampler<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sampler").finish_non_exhaustive()
+        f.debug_struct("Sampler")
+            .field("grammar", &self.grammar.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -319,16 +381,83 @@ impl Sampler<'_> {
         self.raw.as_ptr()
     }
 
+    fn add(&mut self, s: *mut sys::llama_sampler) {
+        // SAFETY: valid chain; it takes ownership of `s`, a freshly built sampler.
+        unsafe { sys::llama_sampler_chain_add(self.raw.as_ptr(), s) }
+    }
+
+    /// Called when a context of `n_ctx` tokens starts generating with this sampler: puts
+    /// penalties over "the whole context" into the chain, now that its size is known,
+    /// counting the tokens accepted so far.
+    pub(crate) fn bind_context(&mut self, n_ctx: u32) {
+        let Some(d) = self.deferred.take() else {
+            return;
+        };
+        let last_n = n_ctx.min(i32::MAX as u32) as i32;
+        let pen = d.penalties.init(self.n_vocab, last_n);
+        let skip = d.early.len().saturating_sub(last_n as usize);
+        for t in d.early.iter().skip(skip) {
+            // SAFETY: a valid penalties sampler; ids were checked by `accept`. Recording a
+            // token in the penalty ring cannot throw.
+            unsafe { sys::llama_sampler_accept(pen, t.0) };
+        }
+        let chain = self.raw.as_ptr();
+        // SAFETY: valid chain; `at` was its length when the penalties were deferred, so
+        // the samplers removed are the ones added after that. chain_remove hands each back
+        // to us, and chain_add returns ownership to the chain in the original order.
+        unsafe {
+            let n = sys::llama_sampler_chain_n(chain);
+            let after: Vec<_> = (d.at..n)
+                .map(|_| sys::llama_sampler_chain_remove(chain, d.at))
+                .collect();
+            sys::llama_sampler_chain_add(chain, pen);
+            for s in after {
+                sys::llama_sampler_chain_add(chain, s);
+            }
+        }
+    }
+
     /// Forgets history and reseeds as at creation.
     pub fn reset(&mut self) {
         // SAFETY: valid chain.
         unsafe { sys::llama_sampler_reset(self.raw.as_ptr()) }
+        if let Some(d) = &mut self.deferred {
+            d.early.clear();
+        }
     }
 
-    /// Records a token as generated without sampling it (e.g. prompt tokens, for penalties).
-    pub fn accept(&mut self, token: crate::Token) {
-        // SAFETY: valid chain.
-        unsafe { sys::llama_sampler_accept(self.raw.as_ptr(), token.0) }
+    /// Records a token as generated without sampling it, e.g. prompt tokens for the
+    /// penalties, or a forced token.
+    ///
+    /// Fails with [`Error::InvalidToken`] for an id outside the vocabulary and, with a
+    /// grammar, with [`Error::GrammarRejects`] for a token the grammar would not let
+    /// sampling pick at this point (an end-of-generation token included while the grammar
+    /// is incomplete); the sampler is then unchanged.
+    pub fn accept(&mut self, token: Token) -> Result<()> {
+        if token.0 < 0 || token.0 >= self.n_vocab {
+            return Err(Error::InvalidToken {
+                token: token.0,
+                n_vocab: self.n_vocab,
+            });
+        }
+        let chain = self.raw.as_ptr();
+        let grammar = self.grammar.map_or(std::ptr::null_mut(), NonNull::as_ptr);
+        let rc = shim::guarded(
+            // SAFETY: valid chain; the grammar sampler, if any, is a member of it; the id is
+            // in the vocabulary (llama.cpp indexes a vector with it).
+            |err, len| unsafe { sys::edge_llama_sampler_accept(chain, grammar, token.0, err, len) },
+            Error::Sampling,
+        )?;
+        if rc == 1 {
+            return Err(Error::GrammarRejects { token: token.0 });
+        }
+        if let Some(d) = &mut self.deferred {
+            if d.early.len() == d.cap {
+                d.early.pop_front();
+            }
+            d.early.push_back(token);
+        }
+        Ok(())
     }
 }
 

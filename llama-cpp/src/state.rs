@@ -8,7 +8,9 @@ use edge_infer_llama_sys as sys;
 use crate::backend;
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::kv::{KvType, LayerCache};
+use crate::kv::kv_type::type_name;
+use crate::kv::LayerCache;
+use crate::shim;
 use crate::token::Token;
 
 /// Magic and version of the saved-state format written by [`Context::state_save`].
@@ -44,10 +46,10 @@ impl<'a> Reader<'a> {
 
 fn describe(k: Option<i32>, v: Option<i32>) -> String {
     let name = |t: Option<i32>| match t {
-        Some(t) if t >= 0 && t < sys::GGML_TYPE_COUNT as i32 => {
-            KvType::from_raw(t as sys::ggml_type).to_string()
-        }
-        Some(t) => format!("type #{t}"),
+        Some(t) => u32::try_from(t)
+            .ok()
+            .and_then(type_name)
+            .map_or_else(|| format!("type #{t}"), str::to_string),
         None => "none".to_string(),
     };
     format!("K {} / V {}", name(k), name(v))
@@ -74,6 +76,7 @@ impl Context<'_> {
     /// refuses them in a context whose layout differs ([`Error::StateLayoutMismatch`]).
     /// Logits are not saved: evaluate a token after loading before reading them.
     pub fn state_save(&self) -> Result<Vec<u8>> {
+        self.usable()?;
         let n_layer = self.model().n_layer() as usize;
         let layout = raw_types(&self.kv_layer_caches(), n_layer);
         // SAFETY: valid context; sequence 0 is the only one this crate uses.
@@ -94,10 +97,16 @@ impl Context<'_> {
         let start = out.len();
         out.resize(start + size, 0);
         backend::clear_last_error();
-        // SAFETY: the destination has `size` writable bytes, the size llama.cpp asked for.
-        let written = unsafe {
-            sys::llama_state_seq_get_data(self.as_ptr(), out[start..].as_mut_ptr(), size, 0)
-        };
+        let mut written = 0;
+        let ctx = self.as_ptr();
+        let dst = out[start..].as_mut_ptr();
+        shim::guarded(
+            // SAFETY: the destination has `size` writable bytes, the size llama.cpp asked for.
+            |err, len| unsafe {
+                sys::edge_llama_state_seq_get_data(ctx, dst, size, 0, &mut written, err, len)
+            },
+            Error::StateSave,
+        )?;
         if written != size {
             return Err(Error::StateSave(backend::take_last_error().unwrap_or_else(
                 || format!("llama.cpp wrote {written} of {size} bytes"),
@@ -111,8 +120,18 @@ impl Context<'_> {
     /// Refused with [`Error::StateLayoutMismatch`] if the state was saved by a context
     /// whose per-layer K/V types differ, with [`Error::StateFormat`] if the bytes are not
     /// such a state, and with [`Error::StateLoad`] if llama.cpp rejects the data (it checks
-    /// every layer's type and row size again). On any error the cache is left empty.
+    /// every layer's type and row size again), or if the token list does not match the
+    /// positions in the restored cache. On any error the cache is left empty.
     pub fn state_load(&mut self, bytes: &[u8]) -> Result<()> {
+        let loaded = self.state_load_inner(bytes);
+        if loaded.is_err() {
+            self.clear();
+        }
+        loaded
+    }
+
+    fn state_load_inner(&mut self, bytes: &[u8]) -> Result<()> {
+        self.usable()?;
         let mut r = Reader { buf: bytes };
         if r.take(8).ok() != Some(&STATE_MAGIC[..]) {
             return Err(Error::StateFormat(
@@ -152,20 +171,44 @@ impl Context<'_> {
             self.model().check_token(t)?;
             tokens.push(t);
         }
-        let size = r.u64()? as usize;
+        let size = usize::try_from(r.u64()?)
+            .map_err(|_| Error::StateFormat("its KV payload is larger than memory".into()))?;
         let payload = r.take(size)?;
         self.clear();
         backend::clear_last_error();
-        // SAFETY: payload is `size` readable bytes; llama.cpp validates what it reads and
-        // returns 0 on any mismatch (after undoing what it had restored of that cache).
-        let read =
-            unsafe { sys::llama_state_seq_set_data(self.as_ptr(), payload.as_ptr(), size, 0) };
+        let mut read = 0;
+        let ctx = self.as_ptr();
+        shim::guarded(
+            // SAFETY: payload is `size` readable bytes; llama.cpp validates what it reads and
+            // returns 0 on any mismatch (after undoing what it had restored of that cache).
+            |err, len| unsafe {
+                sys::edge_llama_state_seq_set_data(
+                    ctx,
+                    payload.as_ptr(),
+                    size,
+                    0,
+                    &mut read,
+                    err,
+                    len,
+                )
+            },
+            shim::exception("llama_state_seq_set_data"),
+        )
+        .inspect_err(|e| self.poison(e))?;
         if read == 0 {
             let reason = backend::take_last_error()
                 .unwrap_or_else(|| "llama.cpp refused the state without a reason".into());
-            // An iSWA or hybrid cache may have restored one part before refusing another.
-            self.clear();
             return Err(Error::StateLoad(reason));
+        }
+        // The token list must describe the cache it came with, or prefix reuse would reuse
+        // the wrong tokens.
+        // SAFETY: valid context and its memory.
+        let pos_max = unsafe { sys::llama_memory_seq_pos_max(sys::llama_get_memory(ctx), 0) };
+        let cached = (pos_max + 1).max(0) as usize;
+        if cached != n_tokens {
+            return Err(Error::StateFormat(format!(
+                "its token list has {n_tokens} tokens but its KV cache holds {cached} positions"
+            )));
         }
         self.tokens = tokens;
         self.logits_valid = false;

@@ -4,6 +4,7 @@ use edge_infer_llama_sys as sys;
 
 use crate::error::{check_nul, Error, Result};
 use crate::model::Model;
+use crate::shim;
 use crate::token::Token;
 
 impl Model {
@@ -22,24 +23,37 @@ impl Model {
             .map_err(|_| Error::Tokenize(format!("text of {} bytes is too long", text.len())))?;
         let mut out: Vec<Token> = Vec::with_capacity(text.len() / 3 + 8);
         for _ in 0..2 {
-            // SAFETY: `text` is valid for `len` bytes; `out` has room for `capacity` tokens
-            // and Token is repr(transparent) over llama_token.
-            let n = unsafe {
-                sys::llama_tokenize(
-                    self.vocab_ptr(),
-                    text.as_ptr().cast(),
-                    len,
-                    out.as_mut_ptr().cast(),
-                    out.capacity().min(i32::MAX as usize) as i32,
-                    add_special,
-                    parse_special,
-                )
-            };
+            let mut n = 0;
+            let cap = out.capacity().min(i32::MAX as usize) as i32;
+            shim::guarded(
+                // SAFETY: `text` is valid for `len` bytes; `out` has room for `cap` tokens
+                // and Token is repr(transparent) over llama_token.
+                |err, elen| unsafe {
+                    sys::edge_llama_tokenize(
+                        self.vocab_ptr(),
+                        text.as_ptr().cast(),
+                        len,
+                        out.as_mut_ptr().cast(),
+                        cap,
+                        add_special,
+                        parse_special,
+                        &mut n,
+                        err,
+                        elen,
+                    )
+                },
+                Error::Tokenize,
+            )?;
             if n == i32::MIN {
                 return Err(Error::Tokenize("the token count overflows i32".into()));
             }
             if n >= 0 {
-                // SAFETY: llama.cpp wrote exactly n tokens.
+                if n > cap {
+                    return Err(Error::Tokenize(format!(
+                        "llama.cpp reported {n} tokens for a buffer of {cap}"
+                    )));
+                }
+                // SAFETY: llama.cpp wrote exactly n tokens, no more than the capacity.
                 unsafe { out.set_len(n as usize) };
                 return Ok(out);
             }
@@ -58,22 +72,30 @@ impl Model {
         let mut room = 32usize;
         loop {
             buf.resize(start + room, 0);
-            // SAFETY: buf[start..] is writable for `room` bytes.
-            let n = unsafe {
-                sys::llama_token_to_piece(
-                    self.vocab_ptr(),
-                    token.0,
-                    buf[start..].as_mut_ptr().cast(),
-                    room as i32,
-                    0,
-                    special,
-                )
-            };
+            let mut n = 0;
+            shim::guarded(
+                // SAFETY: buf[start..] is writable for `room` bytes; the id was checked.
+                |err, elen| unsafe {
+                    sys::edge_llama_token_to_piece(
+                        self.vocab_ptr(),
+                        token.0,
+                        buf[start..].as_mut_ptr().cast(),
+                        room.min(i32::MAX as usize) as i32,
+                        0,
+                        special,
+                        &mut n,
+                        err,
+                        elen,
+                    )
+                },
+                shim::exception("llama_token_to_piece"),
+            )?;
             if n >= 0 {
-                buf.truncate(start + n as usize);
+                // `truncate` cannot lengthen: a count beyond `room` keeps only what was written.
+                buf.truncate(start + (n as usize).min(room));
                 return Ok(());
             }
-            room = (-n) as usize;
+            room = n.unsigned_abs() as usize;
         }
     }
 
@@ -94,23 +116,31 @@ impl Model {
             i32::try_from(tokens.len()).map_err(|_| Error::Tokenize("too many tokens".into()))?;
         let mut buf = vec![0u8; tokens.len() * 8 + 16];
         loop {
-            // SAFETY: tokens valid for n_tokens; buf writable for its length.
-            let n = unsafe {
-                sys::llama_detokenize(
-                    self.vocab_ptr(),
-                    tokens.as_ptr().cast(),
-                    n_tokens,
-                    buf.as_mut_ptr().cast(),
-                    buf.len().min(i32::MAX as usize) as i32,
-                    false,
-                    special,
-                )
-            };
+            let mut n = 0;
+            shim::guarded(
+                // SAFETY: the ids are valid for n_tokens entries and in the vocabulary; buf
+                // is writable for its length.
+                |err, elen| unsafe {
+                    sys::edge_llama_detokenize(
+                        self.vocab_ptr(),
+                        tokens.as_ptr().cast(),
+                        n_tokens,
+                        buf.as_mut_ptr().cast(),
+                        buf.len().min(i32::MAX as usize) as i32,
+                        false,
+                        special,
+                        &mut n,
+                        err,
+                        elen,
+                    )
+                },
+                Error::Tokenize,
+            )?;
             if n >= 0 {
                 buf.truncate(n as usize);
                 return Ok(String::from_utf8_lossy(&buf).into_owned());
             }
-            buf.resize((-n) as usize, 0);
+            buf.resize(n.unsigned_abs() as usize, 0);
         }
     }
 
@@ -153,9 +183,11 @@ impl Model {
         Token::from_raw(unsafe { sys::llama_vocab_eos(self.vocab_ptr()) })
     }
 
-    /// Whether `token` ends generation (EOS, EOT and the like).
+    /// Whether `token` ends generation (EOS, EOT and the like); `false` for ids outside
+    /// the vocabulary.
     pub fn is_eog(&self, token: Token) -> bool {
-        // SAFETY: valid vocab pointer; llama.cpp bounds-checks the id.
+        // SAFETY: valid vocab pointer. llama_vocab_is_eog looks the id up in a set of
+        // end-of-generation ids, so any i32 is a safe argument: no indexing happens.
         unsafe { sys::llama_vocab_is_eog(self.vocab_ptr(), token.0) }
     }
 }

@@ -92,7 +92,12 @@ fn git_lfs_pointer_instead_of_model() {
         b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 123\n",
     );
     let e = load(&p);
-    assert!(matches!(e, Error::NotGguf { .. }), "{e}");
+    assert!(matches!(e, Error::LfsPointer(_)), "{e}");
+    assert!(
+        e.to_string()
+            .contains("is a Git LFS pointer file, not the model: fetch the real file"),
+        "{e}"
+    );
 }
 
 #[test]

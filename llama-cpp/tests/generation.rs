@@ -323,3 +323,77 @@ fn render_tokens_shows_only_the_listed_control_tokens() {
     let (all, _) = run(forced(), opts().render_special(true));
     assert_eq!(all, "<unused0>hmm<unused1>Paris");
 }
+
+#[test]
+fn penalty_last_n_minus_one_is_the_context_window() {
+    let m = model();
+    let mut ctx = Context::new(m, &params().n_ctx(64)).unwrap();
+    let n_ctx = ctx.n_ctx() as i32;
+    // The text of the first token generated after the prompt.
+    let first = |ctx: &mut Context<'_>, s: &mut edge_infer_llama::Sampler<'_>| {
+        ctx.clear();
+        let mut text = String::new();
+        ctx.generate_with(PROMPT, s, GenerateOptions::default().max_tokens(1), |t| {
+            text.push_str(t);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        text
+    };
+    // The unpenalized greedy choice after the prompt.
+    let a_text = first(&mut ctx, &mut Sampling::greedy().build(m).unwrap());
+    let a = m.tokenize(&a_text, false, false).unwrap()[0];
+    let filler = m.tokenize(" zebra", false, false).unwrap()[0];
+    // `a`, then a window's worth of filler: with a window of n_ctx tokens `a` has left
+    // it; with any longer window (n_vocab, as -1 used to mean) it is still penalized.
+    let with_window = |last_n: i32| {
+        let mut s = Sampling::greedy()
+            .presence_penalty(100.0)
+            .penalty_last_n(last_n)
+            .build(m)
+            .unwrap();
+        s.accept(a).unwrap();
+        for _ in 0..n_ctx {
+            s.accept(filler).unwrap();
+        }
+        s
+    };
+    assert_eq!(first(&mut ctx, &mut with_window(n_ctx)), a_text);
+    assert_ne!(
+        first(&mut ctx, &mut with_window(n_ctx + 1)),
+        a_text,
+        "the penalty must bite"
+    );
+    assert_eq!(
+        first(&mut ctx, &mut with_window(-1)),
+        a_text,
+        "-1 is n_ctx = {n_ctx}"
+    );
+}
+
+#[test]
+fn detokenizer_pieces_join_to_llama_cpp_detokenize() {
+    let m = model();
+    // Characters that byte-level tokens split: CJK, emoji, accents.
+    let text = "Grüße aus Köln! 東京は日本の首都です。 🦀🦀 naïve café";
+    let tokens = m.tokenize(text, false, false).unwrap();
+    let whole = m.detokenize(&tokens, false).unwrap();
+    let mut d = edge_infer_llama::Detokenizer::new(m, &GenerateOptions::default());
+    let (mut out, mut pieces) = (String::new(), 0);
+    for &t in &tokens {
+        let before = out.len();
+        assert!(d.push(t, &mut out).unwrap().is_none());
+        pieces += usize::from(out.len() > before);
+    }
+    assert!(d.finish(&mut out).is_none());
+    assert_eq!(out, whole);
+    assert!(pieces > 5 && pieces <= tokens.len());
+    // A stop string anywhere in it cuts the text there, however the tokens split it.
+    let mut d = edge_infer_llama::Detokenizer::new(m, &GenerateOptions::default().stop("の首"));
+    let mut cut = String::new();
+    let stop = tokens
+        .iter()
+        .find_map(|&t| d.push(t, &mut cut).unwrap().map(str::to_string));
+    assert_eq!(stop.as_deref(), Some("の首"));
+    assert_eq!(cut, whole[..whole.find("の首").unwrap()]);
+}

@@ -10,10 +10,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use common::{model, params, pinned_tree, workspace};
+use edge_infer_llama::raw::AsRaw;
 use edge_infer_llama::{
     Context, ContextParams, Error, FlashAttention, KvLayers, KvType, LayerKv, Model, Token,
 };
@@ -222,7 +223,7 @@ fn hybrid_kv_bytes_match_the_layer_shape_formula() {
         assert!(
             err < 0.01,
             "{}: measured {measured} B, formula {formula} B ({:.3}% off)",
-            p.get_kv_layers(),
+            p.kv_layout(),
             err * 100.0
         );
         sizes.push(measured);
@@ -387,7 +388,7 @@ fn state_round_trips_with_the_same_layout_and_is_refused_by_another() {
     // claims c's layout, and llama.cpp must still refuse the data.
     let mut forged = saved.clone();
     let header_layers = 12..12 + 8 * 18;
-    let q4 = KvType::Q4_0.raw() as i32;
+    let q4 = KvType::Q4_0.as_raw() as i32;
     for il in 3..6 {
         let off = header_layers.start + 8 * il;
         forged[off..off + 4].copy_from_slice(&q4.to_le_bytes());
@@ -552,13 +553,13 @@ fn k_shift_on_a_mixed_cache_matches_recomputing() {
         let (d, same) = shift_vs_recompute(p);
         eprintln!(
             "{}: mean KL(fresh || shifted) = {d:.6} (tolerance {tol:.4}), top-1 {same}/{TAIL}",
-            p.get_kv_layers()
+            p.kv_layout()
         );
         assert!(
             d <= tol && same + 2 >= worst_same,
             "{}: K-shift differs from recomputing: mean KL {d} (tolerance {tol}), top-1 \
              {same}/{TAIL} (uniform reference {worst_same})",
-            p.get_kv_layers()
+            p.kv_layout()
         );
     }
 }

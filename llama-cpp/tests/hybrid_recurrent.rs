@@ -141,7 +141,8 @@ fn qwen35_tiny() -> Model {
             !FILL_FAILED.load(std::sync::atomic::Ordering::Relaxed),
             "filling a tensor failed"
         );
-        Model::from_raw(raw, "qwen35-tiny (random weights)").expect("llama.cpp built the model")
+        edge_infer_llama::raw::model_from_raw(raw, "qwen35-tiny (random weights)")
+            .expect("llama.cpp built the model")
     }
 }
 

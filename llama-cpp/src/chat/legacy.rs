@@ -80,18 +80,25 @@ pub fn apply_template(
         .sum();
     let mut buf = vec![0u8; (total * 2 + 256).min(i32::MAX as usize)];
     for _ in 0..2 {
-        // SAFETY: every pointer in `raw` points into `owned`, alive across the call;
-        // buf is writable for its length.
-        let n = unsafe {
-            sys::llama_chat_apply_template(
-                tmpl.as_ptr(),
-                raw.as_ptr(),
-                raw.len(),
-                add_assistant,
-                buf.as_mut_ptr().cast(),
-                buf.len() as i32,
-            )
-        };
+        let mut n = 0;
+        crate::shim::guarded(
+            // SAFETY: every pointer in `raw` points into `owned`, alive across the call;
+            // buf is writable for its length.
+            |err, len| unsafe {
+                sys::edge_llama_chat_apply_template(
+                    tmpl.as_ptr(),
+                    raw.as_ptr(),
+                    raw.len(),
+                    add_assistant,
+                    buf.as_mut_ptr().cast(),
+                    buf.len() as i32,
+                    &mut n,
+                    err,
+                    len,
+                )
+            },
+            Error::ChatTemplate,
+        )?;
         if n < 0 {
             let head: String = template.chars().take(60).collect();
             return Err(Error::ChatTemplate(format!("{head}...")));

@@ -512,19 +512,26 @@ impl WirePrompt {
                 _ => None,
             })
             .collect();
-        let thinking = (!self.thinking_start_tag.is_empty() && !self.thinking_end_tags.is_empty())
-            .then(|| ThinkingTags {
+        let thinking = if self.thinking_start_tag.is_empty() || self.thinking_end_tags.is_empty() {
+            None
+        } else {
+            Some(ThinkingTags {
                 start: self.thinking_start_tag,
                 ends: self.thinking_end_tags,
-            });
+            })
+        };
         ChatPrompt {
             prompt: self.prompt,
             format: self.format_name,
-            grammar: (!self.grammar.is_empty()).then(|| ChatGrammar {
-                gbnf: self.grammar,
-                lazy: self.grammar_lazy,
-                triggers,
-            }),
+            grammar: if self.grammar.is_empty() {
+                None
+            } else {
+                Some(ChatGrammar {
+                    gbnf: self.grammar,
+                    lazy: self.grammar_lazy,
+                    triggers,
+                })
+            },
             preserved_tokens: self.preserved_tokens,
             stops: self.additional_stops,
             generation_prompt: self.generation_prompt,

@@ -6,10 +6,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::context::Context;
+use crate::decode::Decoded;
 use crate::error::{Error, Result};
 use crate::generate::sampler::{RawSampler, SamplerRef};
-use crate::generate::text::TextAssembler;
-use crate::generate::{GenerateOptions, Prompt, Stats, StopReason};
+use crate::generate::{Detokenizer, GenerateOptions, Prompt, Stats, StopReason};
 use crate::token::Token;
 
 /// One item of the streaming iterator.
@@ -23,7 +23,7 @@ pub enum Event {
 }
 
 enum Step {
-    /// `engine.text.emit` holds new text (maybe empty).
+    /// `engine.emit` holds new text (maybe empty).
     Text,
     Done(Stats),
 }
@@ -44,7 +44,9 @@ struct Engine<'c, 'm> {
     first_token: Option<Instant>,
     last_token: Option<Instant>,
     generated: usize,
-    text: TextAssembler,
+    text: Detokenizer<'m>,
+    /// The text of the current step.
+    emit: String,
     finish: Option<StopReason>,
     done: bool,
 }
@@ -62,37 +64,28 @@ impl<'c, 'm> Engine<'c, 'm> {
     ) -> Result<Self> {
         let started = Instant::now();
         // A grammar sampler indexes its own model's vocabulary with this context's ids.
-        if sampler.model_ptr() != ctx.model().as_raw().cast_const() {
+        if sampler.model_ptr() != ctx.model().as_ptr().cast_const() {
             return Err(Error::InvalidParameter {
                 name: "sampler",
                 reason: "it was built for another model; build it with this context's model".into(),
             });
         }
+        let mut sampler = sampler;
+        sampler.bind_context(ctx.n_ctx());
         let sampler = sampler.into_raw();
         let prompt = match prompt {
             Prompt::Text(s) => ctx.model().tokenize(s, ctx.tokens().is_empty(), true)?,
-            Prompt::Tokens(t) => {
-                for &tok in t {
-                    ctx.model().check_token(tok)?;
-                }
-                t.to_vec()
-            }
+            Prompt::Tokens(t) => t.to_vec(),
         };
         if prompt.is_empty() && ctx.tokens().is_empty() {
             return Err(Error::EmptyPrompt);
         }
-        let used = ctx.tokens().len();
-        if used + prompt.len() > ctx.n_ctx() as usize {
-            return Err(Error::PromptTooLong {
-                needed: prompt.len(),
-                used,
-                n_ctx: ctx.n_ctx() as usize,
-            });
-        }
+        ctx.check_fits(&prompt)?;
         // A cancel aimed at an earlier generation must not stop this one.
         ctx.cancel_flag().store(false, Ordering::Release);
         Ok(Engine {
-            text: TextAssembler::new(opts.stop.clone()),
+            text: Detokenizer::new(ctx.model(), &opts),
+            emit: String::with_capacity(256),
             ctx,
             sampler,
             _sampler: PhantomData,
@@ -114,7 +107,7 @@ impl<'c, 'm> Engine<'c, 'm> {
     }
 
     fn step(&mut self) -> Result<Step> {
-        self.text.emit.clear();
+        self.emit.clear();
         if let Some(reason) = self.finish.take() {
             return Ok(Step::Done(self.stats(reason)));
         }
@@ -131,10 +124,10 @@ impl<'c, 'm> Engine<'c, 'm> {
                 let kept = self.ctx.tokens().len();
                 prompt.extend_from_slice(&cached[kept..]);
             }
-            let ok = self.ctx.decode(&prompt)?;
+            let decoded = self.ctx.decode(&prompt, None)?;
             self.prefill_time = t.elapsed();
             self.prompt = prompt;
-            if !ok {
+            if decoded == Decoded::Cancelled {
                 return self.end(StopReason::Cancelled);
             }
         }
@@ -151,8 +144,7 @@ impl<'c, 'm> Engine<'c, 'm> {
         // SAFETY: the raw sampler stands for the `&'c mut` this engine was made from; the
         // last decode produced logits for its last token.
         let token = unsafe { self.sampler.sample(self.ctx.as_ptr()) }?;
-        let model = self.ctx.model();
-        if model.is_eog(token) {
+        if self.ctx.model().is_eog(token) {
             return self.end(StopReason::EndOfGeneration);
         }
         // Only real tokens count: decode t/s is (generated - 1) over first..last token.
@@ -160,39 +152,33 @@ impl<'c, 'm> Engine<'c, 'm> {
         self.first_token.get_or_insert(now);
         self.last_token = Some(now);
         self.generated += 1;
-        let special = self.opts.special || self.opts.keep.contains(&token);
-        model.token_to_bytes(token, special, &mut self.text.bytes)?;
-        if let Some(reason) = self.text.advance() {
-            return self.end_after_emit(reason);
+        if let Some(stop) = self.text.push(token, &mut self.emit)? {
+            self.finish = Some(StopReason::StopString(stop.to_string()));
+            return Ok(Step::Text);
         }
         if self.generated >= self.opts.max_tokens {
             // The caller never needs this token's logits: skip its decode.
-            return self.end_after_emit(StopReason::MaxTokens);
+            return self.end(StopReason::MaxTokens);
         }
-        if !self.ctx.decode(std::slice::from_ref(&token))? {
-            return self.end_after_emit(StopReason::Cancelled);
+        if self.ctx.decode(std::slice::from_ref(&token), None)? == Decoded::Cancelled {
+            return self.end(StopReason::Cancelled);
         }
         Ok(Step::Text)
     }
 
-    /// Ends now; held-back text goes out first if there is any.
+    /// Ends: held-back text goes out first (cut at a stop string if one is in it, which
+    /// then is the reason).
     fn end(&mut self, reason: StopReason) -> Result<Step> {
-        self.text.flush();
-        if self.text.emit.is_empty() {
-            self.done = true;
+        let reason = match self.text.finish(&mut self.emit) {
+            Some(stop) => StopReason::StopString(stop.to_string()),
+            None => reason,
+        };
+        if self.emit.is_empty() {
             Ok(Step::Done(self.stats(reason)))
         } else {
             self.finish = Some(reason);
             Ok(Step::Text)
         }
-    }
-
-    fn end_after_emit(&mut self, reason: StopReason) -> Result<Step> {
-        if !matches!(reason, StopReason::StopString(_)) {
-            self.text.flush();
-        }
-        self.finish = Some(reason);
-        Ok(Step::Text)
     }
 
     fn stats(&mut self, reason: StopReason) -> Stats {
@@ -232,8 +218,8 @@ impl Iterator for Generation<'_, '_> {
                     return Some(Err(e));
                 }
                 Ok(Step::Done(stats)) => return Some(Ok(Event::Done(stats))),
-                Ok(Step::Text) if self.engine.text.emit.is_empty() => continue,
-                Ok(Step::Text) => return Some(Ok(Event::Text(self.engine.text.emit.clone()))),
+                Ok(Step::Text) if self.engine.emit.is_empty() => continue,
+                Ok(Step::Text) => return Some(Ok(Event::Text(self.engine.emit.clone()))),
             }
         }
     }
@@ -242,11 +228,12 @@ impl Iterator for Generation<'_, '_> {
 impl<'m> Context<'m> {
     /// Generates after `prompt`, streaming through an iterator.
     ///
-    /// ```no_run
+    /// ```
     /// # fn main() -> edge_infer_llama::Result<()> {
     /// use edge_infer_llama::{Context, ContextParams, Event, GenerateOptions, Model, Sampling};
-    /// let model = Model::load("model.gguf", &Default::default())?;
-    /// let mut ctx = Context::new(&model, &ContextParams::default())?;
+    /// # let path = xtask::default_model().unwrap();
+    /// let model = Model::load(path, &Default::default())?;
+    /// let mut ctx = Context::new(&model, &ContextParams::default().n_ctx(512))?;
     /// let mut sampler = Sampling::greedy().build(&model)?;
     /// for event in ctx.generate("The capital of France is", &mut sampler, GenerateOptions::default().max_tokens(16))? {
     ///     match event? {
@@ -288,38 +275,13 @@ impl<'m> Context<'m> {
         loop {
             match engine.step()? {
                 Step::Done(stats) => return Ok(stats),
-                Step::Text if engine.text.emit.is_empty() => {}
+                Step::Text if engine.emit.is_empty() => {}
                 Step::Text => {
-                    if on_text(&engine.text.emit).is_break() {
+                    if on_text(&engine.emit).is_break() {
                         return Ok(engine.stats(StopReason::Cancelled));
                     }
                 }
             }
         }
     }
-}
-
-/// The per-token text path of streaming generation without the model evaluation: token
-/// → bytes → whole characters → stop-string filter → `on_text`. Benchmarks use it to
-/// measure the streaming overhead in isolation; not part of the stable API.
-#[doc(hidden)]
-pub fn stream_text_path(
-    model: &crate::Model,
-    tokens: &[Token],
-    stops: &[String],
-    mut on_text: impl FnMut(&str),
-) -> Result<()> {
-    let mut text = TextAssembler::new(stops.to_vec());
-    for &t in tokens {
-        text.emit.clear();
-        model.token_to_bytes(t, false, &mut text.bytes)?;
-        let stop = text.advance();
-        if !text.emit.is_empty() {
-            on_text(&text.emit);
-        }
-        if stop.is_some() {
-            break;
-        }
-    }
-    Ok(())
 }

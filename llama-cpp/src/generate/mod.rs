@@ -1,12 +1,13 @@
 //! Streaming generation: a callback form and an `Iterator` form over one engine.
 
+mod detokenize;
 mod engine;
 mod options;
 mod sampler;
 mod stats;
-mod text;
 
-pub use engine::{stream_text_path, Event, Generation};
+pub use detokenize::Detokenizer;
+pub use engine::{Event, Generation};
 pub use options::{GenerateOptions, Prompt};
 pub use sampler::SamplerRef;
 pub use stats::{Stats, StopReason};

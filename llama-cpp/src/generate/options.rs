@@ -40,7 +40,7 @@ impl<'a> From<&'a Vec<Token>> for Prompt<'a> {
 ///
 /// ```
 /// let o = edge_infer_llama::GenerateOptions::default().max_tokens(32).stop("\n\n");
-/// assert_eq!(o.get_max_tokens(), 32);
+/// assert_eq!(o.token_limit(), 32);
 /// ```
 #[derive(Debug, Clone)]
 pub struct GenerateOptions {
@@ -88,7 +88,7 @@ impl GenerateOptions {
         self
     }
     /// The token limit.
-    pub fn get_max_tokens(&self) -> usize {
+    pub fn token_limit(&self) -> usize {
         self.max_tokens
     }
 }

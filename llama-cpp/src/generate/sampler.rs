@@ -7,6 +7,7 @@ use edge_infer_llama_sys as sys;
 use crate::chat::ChatSampler;
 use crate::error::{Error, Result};
 use crate::sampling::Sampler;
+use crate::shim;
 use crate::token::Token;
 
 /// The sampler a generation draws its tokens from: a [`Sampler`] chain, or a
@@ -33,6 +34,14 @@ impl<'s, 'm> From<&'s mut ChatSampler<'m>> for SamplerRef<'s, 'm> {
 }
 
 impl SamplerRef<'_, '_> {
+    /// Tells a chain the context size (its whole-context penalty window). The chat sampler
+    /// takes its window from its own parameters.
+    pub(crate) fn bind_context(&mut self, n_ctx: u32) {
+        if let SamplerRef::Chain(s) = self {
+            s.bind_context(n_ctx);
+        }
+    }
+
     pub(crate) fn model_ptr(&self) -> *const sys::llama_model {
         match self {
             SamplerRef::Chain(s) => s.model_ptr(),
@@ -71,25 +80,15 @@ impl RawSampler {
         match self {
             RawSampler::Chain(p) => {
                 let mut raw = 0;
-                let mut err = [0 as std::ffi::c_char; 256];
-                // SAFETY: valid sampler and context (the caller's contract); the shim
-                // catches llama.cpp's exceptions (a grammar that allows no token throws);
-                // `err` is writable for its length.
-                let rc = unsafe {
-                    sys::edge_llama_sampler_sample(
-                        p.as_ptr(),
-                        ctx,
-                        -1,
-                        &mut raw,
-                        err.as_mut_ptr(),
-                        err.len(),
-                    )
-                };
-                if rc != 0 {
-                    // SAFETY: the shim NUL-terminates within the buffer.
-                    let msg = unsafe { std::ffi::CStr::from_ptr(err.as_ptr()) };
-                    return Err(Error::Sampling(msg.to_string_lossy().into_owned()));
-                }
+                let smpl = p.as_ptr();
+                // Through the shim: a grammar that allows no token makes llama.cpp throw.
+                shim::guarded(
+                    // SAFETY: valid sampler and context (the caller's contract).
+                    |err, len| unsafe {
+                        sys::edge_llama_sampler_sample(smpl, ctx, -1, &mut raw, err, len)
+                    },
+                    Error::Sampling,
+                )?;
                 Ok(Token(raw))
             }
             // SAFETY: the pointer is the caller's live, unaliased `&mut ChatSampler`.

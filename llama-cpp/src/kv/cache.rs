@@ -5,12 +5,14 @@ use edge_infer_llama_sys as sys;
 
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::kv::summary::kv_type_from_raw;
-use crate::kv::{KvLayers, LayerCache};
+use crate::kv::{KvLayers, KvType, LayerCache};
 
 impl Context<'_> {
     /// Empties the KV cache.
     pub fn clear(&mut self) {
+        if self.is_poisoned() {
+            return;
+        }
         // SAFETY: valid context; the memory handle belongs to it.
         unsafe { sys::llama_memory_clear(sys::llama_get_memory(self.as_ptr()), true) };
         self.tokens.clear();
@@ -32,6 +34,9 @@ impl Context<'_> {
     /// it, so the window is checked here (as llama-server does) and the cache cleared
     /// when it no longer reaches back far enough.
     pub(crate) fn cut_cache_to(&mut self, n: usize) {
+        if self.is_poisoned() {
+            return;
+        }
         // SAFETY: valid context and memory; positions fit i32 since n <= n_ctx.
         let (ok, pos_min) = unsafe {
             let mem = sys::llama_get_memory(self.as_ptr());
@@ -53,6 +58,9 @@ impl Context<'_> {
     /// M-RoPE models and for iSWA caches whose sliding-window part is smaller than the
     /// context (use [`ContextParams::swa_full`](crate::ContextParams::swa_full)).
     pub fn can_shift(&self) -> bool {
+        if self.is_poisoned() {
+            return false;
+        }
         // SAFETY: valid context and its memory.
         unsafe { sys::llama_memory_can_shift(sys::llama_get_memory(self.as_ptr())) }
     }
@@ -61,6 +69,7 @@ impl Context<'_> {
     /// positions, without recomputing them: llama.cpp re-rotates their cached keys
     /// (K-shift) before the next evaluation. This is the classic context shift.
     pub fn discard(&mut self, start: usize, n: usize) -> Result<()> {
+        self.usable()?;
         let len = self.tokens().len();
         if !matches!(start.checked_add(n), Some(end) if end <= len) {
             return Err(Error::InvalidParameter {
@@ -97,8 +106,12 @@ impl Context<'_> {
 
     /// The K/V type and cell count of every model layer's cache, as llama.cpp allocated
     /// them (ground truth, for uniform and per-layer layouts alike). Empty if the
-    /// model's memory is not a KV cache (a purely recurrent model).
+    /// model's memory is not a KV cache (a purely recurrent model), and for a poisoned
+    /// context.
     pub fn kv_layer_caches(&self) -> Vec<LayerCache> {
+        if self.is_poisoned() {
+            return Vec::new();
+        }
         let n = self.model().n_layer() as usize;
         let mut k = vec![sys::GGML_TYPE_COUNT; n];
         let mut v = vec![sys::GGML_TYPE_COUNT; n];
@@ -119,8 +132,8 @@ impl Context<'_> {
         (0..n)
             .map(|il| LayerCache {
                 layer: il as u32,
-                k: kv_type_from_raw(k[il]),
-                v: kv_type_from_raw(v[il]),
+                k: KvType::from_raw(k[il]),
+                v: KvType::from_raw(v[il]),
                 cells: cells[il],
             })
             .collect()

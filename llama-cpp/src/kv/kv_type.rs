@@ -8,7 +8,10 @@ use edge_infer_llama_sys as sys;
 
 use crate::error::{Error, Result};
 
-/// A K or V cache element type: any `ggml_type` llama.cpp accepts for the cache.
+/// A K or V cache element type: one of [`KvType::CACHE_TYPES`], the `ggml_type`s
+/// llama.cpp's CPU backend can keep a cache in. Parsing refuses every other type (ggml has
+/// weight-only types such as `iq2_xxs` or `i32` with no cache kernels), so a `KvType` is
+/// always usable; there is no other way to make one.
 ///
 /// ```
 /// use edge_infer_llama::KvType;
@@ -16,6 +19,7 @@ use crate::error::{Error, Result};
 /// assert_eq!(t, KvType::Q8_0);
 /// assert!(t.is_quantized());
 /// assert_eq!(KvType::F16.to_string(), "f16");
+/// assert!("iq2_xxs".parse::<KvType>().is_err());
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KvType(sys::ggml_type);
@@ -53,31 +57,25 @@ impl KvType {
         KvType::IQ4_NL,
     ];
 
-    /// The raw `ggml_type`.
-    pub fn raw(self) -> sys::ggml_type {
+    /// The raw `ggml_type` (public through [`AsRaw`](crate::raw::AsRaw)).
+    pub(crate) fn raw(self) -> sys::ggml_type {
         self.0
     }
 
-    /// From a raw `ggml_type` known to be valid (below `GGML_TYPE_COUNT`).
-    pub(crate) fn from_raw(t: sys::ggml_type) -> KvType {
-        KvType(t)
+    /// From a raw `ggml_type` that llama.cpp reports for a cache it allocated: a cache
+    /// type, or `None`.
+    pub(crate) fn from_raw(t: sys::ggml_type) -> Option<KvType> {
+        KvType::CACHE_TYPES.into_iter().find(|k| k.0 == t)
     }
 
     /// ggml's name for the type (`f16`, `q8_0`, ...).
     pub fn name(self) -> &'static str {
-        // SAFETY: ggml_type_name returns a static string for every valid type; KvType
-        // values only come from ggml's own constants or from a name lookup.
-        let p = unsafe { sys::ggml_type_name(self.0) };
-        if p.is_null() {
-            return "?";
-        }
-        // SAFETY: static NUL-terminated string.
-        unsafe { CStr::from_ptr(p) }.to_str().unwrap_or("?")
+        type_name(self.0).unwrap_or("?")
     }
 
     /// Whether the type is block-quantized (a quantized V cache needs flash attention).
     pub fn is_quantized(self) -> bool {
-        // SAFETY: pure function of a valid type.
+        // SAFETY: pure function of a valid type (every KvType is a cache type).
         unsafe { sys::ggml_is_quantized(self.0) }
     }
 
@@ -103,20 +101,51 @@ impl fmt::Display for KvType {
 
 impl FromStr for KvType {
     type Err = Error;
+    /// Parses a cache type name (`f16`, `q8_0`, ...), case-insensitively. A ggml type that
+    /// is not a cache type is [`Error::UnsupportedKvType`]; any other name
+    /// [`Error::InvalidParameter`].
     fn from_str(s: &str) -> Result<KvType> {
-        let want = s.trim().to_ascii_lowercase();
-        (0..sys::GGML_TYPE_COUNT)
-            .map(KvType)
-            .find(|t| {
-                // SAFETY: every value below GGML_TYPE_COUNT is a ggml_type (removed types
-                // have a NULL or empty name, which never matches).
-                let p = unsafe { sys::ggml_type_name(t.0) };
-                // SAFETY: NUL-terminated static string when non-NULL.
-                !p.is_null() && unsafe { CStr::from_ptr(p) }.to_str() == Ok(want.as_str())
-            })
-            .ok_or_else(|| Error::InvalidParameter {
-                name: "cache type",
-                reason: format!("`{s}` is not a ggml type; try f16, q8_0 or q4_0"),
-            })
+        let want = s.trim();
+        if let Some(t) = KvType::CACHE_TYPES
+            .iter()
+            .find(|t| t.name().eq_ignore_ascii_case(want))
+        {
+            return Ok(*t);
+        }
+        let ggml = (0..sys::GGML_TYPE_COUNT)
+            .filter_map(type_name)
+            .find(|n| n.eq_ignore_ascii_case(want));
+        if let Some(name) = ggml {
+            return Err(Error::UnsupportedKvType {
+                name: name.to_string(),
+                at: "the cache type".into(),
+                layer: None,
+            });
+        }
+        Err(Error::InvalidParameter {
+            name: "cache type",
+            reason: format!("`{s}` is not a ggml type; use one of {CACHE_TYPE_NAMES}"),
+        })
     }
+}
+
+/// The names of [`KvType::CACHE_TYPES`], for messages.
+pub(crate) const CACHE_TYPE_NAMES: &str = "f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl";
+
+/// ggml's name of a raw type, `None` for values that name no type.
+pub(crate) fn type_name(t: sys::ggml_type) -> Option<&'static str> {
+    if t >= sys::GGML_TYPE_COUNT {
+        return None;
+    }
+    // SAFETY: every value below GGML_TYPE_COUNT is a ggml_type; ggml_type_name returns a
+    // static string for it (removed types have a NULL or empty name).
+    let p = unsafe { sys::ggml_type_name(t) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: non-NULL, NUL-terminated, static.
+    unsafe { CStr::from_ptr(p) }
+        .to_str()
+        .ok()
+        .filter(|n| !n.is_empty())
 }

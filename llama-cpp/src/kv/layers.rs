@@ -7,14 +7,15 @@
 //! [`KvLayers::Uniform`]. See `docs/KV_CACHE.md` for what the layouts cost and save on the
 //! default model.
 //!
-//! ```no_run
+//! ```
 //! use edge_infer_llama::{Context, ContextParams, KvLayers, KvType, Model};
 //! # fn main() -> edge_infer_llama::Result<()> {
-//! let model = Model::load("gemma-3-270m-q4_k_m.gguf", &Default::default())?;
+//! # let path = xtask::default_model().unwrap();
+//! let model = Model::load(path, &Default::default())?; // gemma-3-270m: 18 layers
 //! // Layers 0..6 keep K and V in q8_0, layers 6.. in q4_0.
 //! let params = ContextParams::default().n_ctx(8192).kv_hybrid(6, KvType::Q8_0, KvType::Q4_0);
 //! let ctx = Context::new(&model, &params)?;
-//! println!("{}", ctx.memory_report().kv_layers);
+//! assert_eq!(ctx.memory_report().kv_layers.to_string(), "K q8_0×6 q4_0×12, V q8_0×6 q4_0×12");
 //! # Ok(()) }
 //! ```
 
@@ -145,6 +146,9 @@ impl std::str::FromStr for KvLayers {
     ///     LayerKv::new(KvType::Q8_0, KvType::Q4_0),
     /// ]));
     /// assert!("hybrid:x:q8_0:q4_0".parse::<KvLayers>().is_err());
+    /// // Only cache types: ggml's weight-only types have no cache kernels.
+    /// let e = "table:f16,iq2_xxs".parse::<KvLayers>().unwrap_err();
+    /// assert_eq!(e.to_string().split(';').next(), Some("`iq2_xxs` (layer 1) is not a KV cache type llama.cpp supports"));
     /// ```
     fn from_str(s: &str) -> Result<KvLayers> {
         let bad = |reason: String| Error::InvalidParameter {
@@ -168,16 +172,23 @@ impl std::str::FromStr for KvLayers {
                 .map_err(|_| bad(format!("`{split}` in `{s}` is not a layer count")))?;
             return Ok(KvLayers::Hybrid {
                 split,
-                early: early.parse()?,
-                late: late.parse()?,
+                early: parse_at(early, || format!("the early layers 0..{split}"), None)?,
+                late: parse_at(late, || format!("the late layers {split}.."), None)?,
             });
         }
         if let Some(rest) = s.strip_prefix("table:") {
             let table = rest
                 .split(',')
-                .map(|e| match e.split_once('/') {
-                    Some((k, v)) => Ok(LayerKv::new(k.parse()?, v.parse()?)),
-                    None => Ok(LayerKv::both(e.parse()?)),
+                .enumerate()
+                .map(|(il, e)| {
+                    let layer = Some(il as u32);
+                    match e.split_once('/') {
+                        Some((k, v)) => Ok(LayerKv::new(
+                            parse_at(k, || format!("layer {il} K"), layer)?,
+                            parse_at(v, || format!("layer {il} V"), layer)?,
+                        )),
+                        None => Ok(LayerKv::both(parse_at(e, || format!("layer {il}"), layer)?)),
+                    }
                 })
                 .collect::<Result<Vec<_>>>()?;
             return Ok(KvLayers::Table(table));
@@ -186,6 +197,22 @@ impl std::str::FromStr for KvLayers {
             "`{s}` is not `uniform`, `hybrid:SPLIT:EARLY:LATE` or `table:T,T,...`"
         )))
     }
+}
+
+/// Parses one type of a layout, naming where it stands if it is not a cache type.
+fn parse_at(s: &str, at: impl FnOnce() -> String, layer: Option<u32>) -> Result<KvType> {
+    s.parse().map_err(|e| match e {
+        Error::UnsupportedKvType { name, .. } => Error::UnsupportedKvType {
+            name,
+            at: at(),
+            layer,
+        },
+        Error::InvalidParameter { name, reason } => Error::InvalidParameter {
+            name,
+            reason: format!("{} ({reason})", at()),
+        },
+        other => other,
+    })
 }
 
 impl fmt::Display for KvLayers {

@@ -3,7 +3,7 @@
 
 mod cache;
 mod flash;
-mod kv_type;
+pub(crate) mod kv_type;
 mod layers;
 mod summary;
 

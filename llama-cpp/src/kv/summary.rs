@@ -2,8 +2,6 @@
 
 use std::fmt;
 
-use edge_infer_llama_sys as sys;
-
 use crate::kv::KvType;
 
 /// One layer of a context's KV cache, as llama.cpp allocated it.
@@ -113,8 +111,4 @@ impl fmt::Display for KvLayerSummary {
         f.write_str(", V ")?;
         list(f, &self.v)
     }
-}
-
-pub(crate) fn kv_type_from_raw(t: sys::ggml_type) -> Option<KvType> {
-    (t < sys::GGML_TYPE_COUNT).then(|| KvType::from_raw(t))
 }
