@@ -14,6 +14,7 @@ use std::ffi::CString;
 use std::fmt;
 use std::path::Path;
 
+use edge_infer_llama::raw::AsRaw;
 use edge_infer_llama_sys as sys;
 
 use crate::config::{BackendKind, ModelConfig, Registry, DEFAULT_MODEL_FILE};
@@ -180,8 +181,8 @@ fn dry_run(path: &Path, cfg: &ModelConfig) -> Result<MemoryEstimate, ModelError>
     cp.n_batch = 2048;
     cp.n_ubatch = 512;
     cp.n_seq_max = 1;
-    cp.type_k = type_k.raw();
-    cp.type_v = type_v.raw();
+    cp.type_k = type_k.as_raw();
+    cp.type_v = type_v.as_raw();
     cp.swa_full = cfg.swa_full.unwrap_or(true);
     cp.flash_attn_type = match fa {
         edge_infer_llama::FlashAttention::Auto => sys::LLAMA_FLASH_ATTN_TYPE_AUTO,
@@ -192,8 +193,8 @@ fn dry_run(path: &Path, cfg: &ModelConfig) -> Result<MemoryEstimate, ModelError>
         // SAFETY: valid model; params passed by value.
         None => unsafe { sys::llama_init_from_model(run.model, cp) },
         Some(t) => {
-            let k: Vec<sys::ggml_type> = t.iter().map(|l| l.k.raw()).collect();
-            let v: Vec<sys::ggml_type> = t.iter().map(|l| l.v.raw()).collect();
+            let k: Vec<sys::ggml_type> = t.iter().map(|l| l.k.as_raw()).collect();
+            let v: Vec<sys::ggml_type> = t.iter().map(|l| l.v.as_raw()).collect();
             // SAFETY: k and v hold t.len() entries (resolved for this model's n_layer)
             // and outlive the call, which copies them.
             unsafe {

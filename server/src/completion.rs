@@ -24,8 +24,8 @@ use tokio::time::Instant;
 use crate::convert::{self, Plan};
 use crate::error::ApiError;
 use crate::openai::{
-    parse_body, ChatChunk, ChunkChoice, Delta, FunctionDelta, TextChoice, TextChunk,
-    ToolCallDelta, FINGERPRINT,
+    parse_body, ChatChunk, ChunkChoice, Delta, FunctionDelta, TextChoice, TextChunk, ToolCallDelta,
+    FINGERPRINT,
 };
 use crate::routes::{request_id, App};
 use crate::slot::{Item, Ticket};
@@ -116,8 +116,12 @@ async fn respond(
     let timeout = app.config.request_timeout;
     let routed = tokio::time::timeout_at(
         deadline,
-        app.pool
-            .route(plan.target.as_deref(), plan.request, plan.latency_budget, rid),
+        app.pool.route(
+            plan.target.as_deref(),
+            plan.request,
+            plan.latency_budget,
+            rid,
+        ),
     )
     .await
     .map_err(|_| ApiError::Timeout(timeout))??;
@@ -136,7 +140,11 @@ async fn respond(
         endpoint,
         id: format!(
             "{}-{}",
-            if endpoint == Endpoint::Chat { "chatcmpl" } else { "cmpl" },
+            if endpoint == Endpoint::Chat {
+                "chatcmpl"
+            } else {
+                "cmpl"
+            },
             rid
         ),
         created: SystemTime::now()
@@ -249,7 +257,11 @@ async fn whole(
                 Ok(Some(Item::Event(e))) => e,
                 Ok(Some(Item::Failed(e))) => return Err(e),
                 Ok(Some(Item::Started(_))) => continue,
-                Ok(None) => return Err(ApiError::Internal("the model stopped before the end".into())),
+                Ok(None) => {
+                    return Err(ApiError::Internal(
+                        "the model stopped before the end".into(),
+                    ))
+                }
             },
         };
         match event {
@@ -261,7 +273,6 @@ async fn whole(
             _ => {}
         }
     };
-    crate::metrics::generation(&w.model, &stats, w.waited);
     let reason = finish_reason(&stats, !calls.is_empty());
     let choice = match w.endpoint {
         Endpoint::Chat => {
@@ -441,7 +452,6 @@ impl Streaming {
                 None
             }
             Event::Done(stats) => {
-                crate::metrics::generation(&self.w.model, &stats, self.w.waited);
                 let t = timings(&stats, self.w.waited);
                 let reason = finish_reason(&stats, self.calls > 0);
                 let last = if chat {

@@ -161,7 +161,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
         "t" | "tb" | "tib" => 1 << 40,
-        u => return Err(format!("`{u}` in `{s}` is not a size unit (B, KiB, MiB, GiB, TiB)")),
+        u => {
+            return Err(format!(
+                "`{u}` in `{s}` is not a size unit (B, KiB, MiB, GiB, TiB)"
+            ))
+        }
     };
     Ok((n * mult as f64).round() as u64)
 }
@@ -195,7 +199,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "ms" => n / 1e3,
         "m" | "min" => n * 60.0,
         "h" => n * 3600.0,
-        u => return Err(format!("`{u}` in `{s}` is not a duration unit (ms, s, m, h)")),
+        u => {
+            return Err(format!(
+                "`{u}` in `{s}` is not a duration unit (ms, s, m, h)"
+            ))
+        }
     };
     Ok(Duration::from_secs_f64(secs))
 }

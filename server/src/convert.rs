@@ -4,16 +4,16 @@
 use std::time::Duration;
 
 use edge_infer::{
-    ContextPolicy, Message, ReasoningMode, Request, ResponseFormat, Role, Sampling, Tool,
-    ToolCall, ToolChoice,
+    ContextPolicy, Message, ReasoningMode, Request, ResponseFormat, Role, Sampling, Tool, ToolCall,
+    ToolChoice,
 };
 use serde_json::Value;
 
 use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::openai::{
-    ChatBody, CommonBody, CompletionBody, ContentIn, MessageIn, PromptIn, ResponseFormatIn,
-    StopIn, ToolChoiceIn,
+    ChatBody, CommonBody, CompletionBody, ContentIn, MessageIn, PromptIn, ResponseFormatIn, StopIn,
+    ToolChoiceIn,
 };
 
 /// A checked request and how to answer it.
@@ -50,7 +50,8 @@ pub(crate) fn chat(body: ChatBody, cfg: &ServerConfig) -> Result<Plan, ApiError>
     let has_tools = match body.tools {
         Some(Value::Null) | None => false,
         Some(v) => {
-            let tools = Tool::from_openai_value(&v).map_err(|e| ApiError::bad("tools", e.to_string()))?;
+            let tools =
+                Tool::from_openai_value(&v).map_err(|e| ApiError::bad("tools", e.to_string()))?;
             let any = !tools.is_empty();
             req = req.tools(tools);
             any
@@ -180,7 +181,10 @@ fn common(
 ) -> Result<Request, ApiError> {
     if let Some(n) = c.n {
         if n != 1 {
-            return Err(ApiError::bad("n", format!("`n` is {n}; only one choice per request is supported")));
+            return Err(ApiError::bad(
+                "n",
+                format!("`n` is {n}; only one choice per request is supported"),
+            ));
         }
     }
     let max = match max_tokens {
@@ -205,25 +209,37 @@ fn common(
     let mut s = Sampling::default();
     if let Some(t) = c.temperature {
         if !(0.0..=2.0).contains(&t) {
-            return Err(ApiError::bad("temperature", format!("`temperature` is {t}; use 0 to 2")));
+            return Err(ApiError::bad(
+                "temperature",
+                format!("`temperature` is {t}; use 0 to 2"),
+            ));
         }
         s = s.temperature(t);
     }
     if let Some(p) = c.top_p {
         if !(0.0..=1.0).contains(&p) {
-            return Err(ApiError::bad("top_p", format!("`top_p` is {p}; use 0 to 1")));
+            return Err(ApiError::bad(
+                "top_p",
+                format!("`top_p` is {p}; use 0 to 1"),
+            ));
         }
         s = s.top_p(p);
     }
     if let Some(k) = c.top_k {
         if k < 0 {
-            return Err(ApiError::bad("top_k", format!("`top_k` is {k}; use 0 (off) or more")));
+            return Err(ApiError::bad(
+                "top_k",
+                format!("`top_k` is {k}; use 0 (off) or more"),
+            ));
         }
         s = s.top_k(k);
     }
     if let Some(p) = c.min_p {
         if !(0.0..=1.0).contains(&p) {
-            return Err(ApiError::bad("min_p", format!("`min_p` is {p}; use 0 to 1")));
+            return Err(ApiError::bad(
+                "min_p",
+                format!("`min_p` is {p}; use 0 to 1"),
+            ));
         }
         s = s.min_p(p);
     }
@@ -234,7 +250,10 @@ fn common(
         // OpenAI's seed is 64-bit, llama.cpp's 32-bit.
         s = s.seed(seed as u32);
     }
-    req = req.sampling(s).max_tokens(max).context_policy(ContextPolicy::Error);
+    req = req
+        .sampling(s)
+        .max_tokens(max)
+        .context_policy(ContextPolicy::Error);
     match &c.stop {
         None => {}
         Some(StopIn::One(s)) => req = req.stop(s.clone()),
@@ -262,7 +281,9 @@ fn messages(input: Vec<MessageIn>) -> Result<Vec<Message>, ApiError> {
             other => {
                 return Err(ApiError::bad(
                     format!("messages[{i}].role"),
-                    format!("role `{other}` is not one of system, developer, user, assistant, tool"),
+                    format!(
+                        "role `{other}` is not one of system, developer, user, assistant, tool"
+                    ),
                 ))
             }
         };

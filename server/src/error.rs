@@ -30,10 +30,17 @@ pub enum ApiError {
     #[error("{0}")]
     ModelNotFound(String),
     /// No such route (404).
-    #[error("no route for {0}; see GET /v1/models, POST /v1/chat/completions, POST /v1/completions")]
+    #[error(
+        "no route for {0}; see GET /v1/models, POST /v1/chat/completions, POST /v1/completions"
+    )]
     NotFound(String),
+    /// The route exists, not with this method (405).
+    #[error("{0} is not allowed here; the API takes POST for completions and GET for the rest")]
+    MethodNotAllowed(String),
     /// The body is over the size limit (413).
-    #[error("the request body is larger than the server's limit of {limit} bytes (see --body-limit)")]
+    #[error(
+        "the request body is larger than the server's limit of {limit} bytes (see --body-limit)"
+    )]
     PayloadTooLarge {
         /// The limit in bytes.
         limit: usize,
@@ -86,6 +93,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::ModelNotFound(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::InsufficientMemory(_)
@@ -98,9 +106,9 @@ impl ApiError {
 
     fn kind(&self) -> &'static str {
         match self {
-            ApiError::BadRequest { .. } | ApiError::PayloadTooLarge { .. } => {
-                "invalid_request_error"
-            }
+            ApiError::BadRequest { .. }
+            | ApiError::PayloadTooLarge { .. }
+            | ApiError::MethodNotAllowed(_) => "invalid_request_error",
             ApiError::Unauthorized(_) => "authentication_error",
             ApiError::ModelNotFound(_) | ApiError::NotFound(_) => "not_found_error",
             ApiError::QueueFull { .. } => "rate_limit_error",
@@ -123,7 +131,7 @@ impl ApiError {
             ApiError::Unavailable { code, .. } => Some(code),
             ApiError::Timeout(_) => Some("timeout"),
             ApiError::ShuttingDown => Some("shutting_down"),
-            ApiError::NotFound(_) | ApiError::Internal(_) => None,
+            ApiError::NotFound(_) | ApiError::MethodNotAllowed(_) | ApiError::Internal(_) => None,
         }
     }
 
@@ -165,10 +173,8 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if matches!(self, ApiError::Unauthorized(_)) {
-            res.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer"),
-            );
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         res
     }
@@ -196,7 +202,7 @@ impl From<CoreError> for ApiError {
                 param: None,
                 code: None,
             },
-            CoreError::Model { cause, .. } => match cause {
+            CoreError::Model { cause, .. } => match *cause {
                 ModelError::Unsupported(_) => ApiError::BadRequest {
                     message,
                     param: None,

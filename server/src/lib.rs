@@ -92,7 +92,10 @@ impl Server {
     /// Serves until `shutdown` completes, then stops accepting, lets running requests
     /// finish for the grace period (`ServerConfig::shutdown_grace`), cancels what is left,
     /// frees every model and returns.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let app = self.app.clone();
         if app.config.eager {
             let app = app.clone();
@@ -103,7 +106,10 @@ impl Server {
             async move {
                 shutdown.await;
                 let grace = app.config.shutdown_grace;
-                tracing::info!(grace_secs = grace.as_secs_f64(), "shutting down: no new requests; running ones may finish");
+                tracing::info!(
+                    grace_secs = grace.as_secs_f64(),
+                    "shutting down: no new requests; running ones may finish"
+                );
                 app.pool.begin_shutdown();
                 tokio::spawn(async move {
                     tokio::time::sleep(grace).await;

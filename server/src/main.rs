@@ -85,6 +85,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info,llama.cpp=warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let registry = match &args.config {
         Some(p) => match edge_infer::Registry::load(p) {
@@ -126,13 +127,19 @@ fn main() -> ExitCode {
     }
     for (p, d) in args.latency_budgets {
         if registry.profile(&p).is_err() {
-            eprintln!("error: --latency-budget names `{p}`, which is not a profile of the registry ({})", registry.profiles().join(", "));
+            eprintln!(
+                "error: --latency-budget names `{p}`, which is not a profile of the registry ({})",
+                registry.profiles().join(", ")
+            );
             return ExitCode::from(2);
         }
         config = config.latency_budget(p, d);
     }
     if !config.addr.ip().is_loopback() && config.api_key.is_none() {
-        tracing::warn!("listening on {} without an API key: anyone on the network can use the models", config.addr);
+        tracing::warn!(
+            "listening on {} without an API key: anyone on the network can use the models",
+            config.addr
+        );
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -144,7 +151,10 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         let server = Server::bind(registry, config).await?;
         // Tests and scripts read this line to find the port.
-        println!("edge-infer-server listening on http://{}", server.local_addr());
+        println!(
+            "edge-infer-server listening on http://{}",
+            server.local_addr()
+        );
         server.run(edge_infer_server::shutdown_signal()).await
     });
     match result {

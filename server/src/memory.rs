@@ -117,7 +117,10 @@ mod tests {
         let l = Ledger::new(Some(300 << 20));
         l.reserve("a", &est(200), None).unwrap();
         let e = l.reserve("b", &est(150), None).unwrap_err();
-        assert!(e.contains("150.0 MiB") && e.contains("100.0 MiB") && e.contains("300.0 MiB"), "{e}");
+        assert!(
+            e.contains("150.0 MiB") && e.contains("100.0 MiB") && e.contains("300.0 MiB"),
+            "{e}"
+        );
         assert!(e.contains("`a` 200.0 MiB"), "{e}");
         l.release("a");
         l.reserve("b", &est(150), None).unwrap();

@@ -187,6 +187,15 @@ pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result
         if inner.is_syntax() || inner.is_eof() {
             syntax(inner)
         } else if path.is_empty() || path == "." {
+            // `serde(flatten)` hides the path of the shared fields: find it by reading
+            // them on their own.
+            if let Some((path, inner)) = shared_field_error(bytes) {
+                return ApiError::BadRequest {
+                    message: format!("`{path}`: {inner}"),
+                    param: Some(path),
+                    code: Some("invalid_type"),
+                };
+            }
             ApiError::BadRequest {
                 message: format!("the body does not match the request's schema: {inner}"),
                 param: None,
@@ -202,6 +211,17 @@ pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result
     })?;
     de.end().map_err(syntax)?;
     Ok(value)
+}
+
+/// The path and error of a wrongly typed field among the [`CommonBody`] ones.
+fn shared_field_error(bytes: &[u8]) -> Option<(String, serde_json::Error)> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize::<_, CommonBody>(&mut de) {
+        Err(e) if !e.path().to_string().is_empty() && e.path().to_string() != "." => {
+            Some((e.path().to_string(), e.into_inner()))
+        }
+        _ => None,
+    }
 }
 
 // ---- what the server writes -------------------------------------------------------

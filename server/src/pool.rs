@@ -109,7 +109,9 @@ impl Pool {
             })?,
         };
         if self.registry.profiles().contains(&target) {
-            return self.route_profile(target, request, budget, request_id).await;
+            return self
+                .route_profile(target, request, budget, request_id)
+                .await;
         }
         let slot = self.slots.get(target).ok_or_else(|| {
             ApiError::ModelNotFound(format!(
@@ -124,7 +126,12 @@ impl Pool {
         self.submit(slot, request, request_id)
     }
 
-    fn submit(&self, slot: &Arc<Slot>, request: Request, request_id: &str) -> Result<Routed, ApiError> {
+    fn submit(
+        &self,
+        slot: &Arc<Slot>,
+        request: Request,
+        request_id: &str,
+    ) -> Result<Routed, ApiError> {
         match slot.submit(request, request_id.to_string()) {
             Ok(ticket) => Ok(Routed {
                 ticket,

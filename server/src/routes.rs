@@ -14,7 +14,9 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 
 use crate::config::ServerConfig;
@@ -58,7 +60,11 @@ pub(crate) fn request_id(headers: &HeaderMap) -> String {
     headers
         .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .filter(|s| s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)))
+        .filter(|s| {
+            s.len() <= 64
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        })
         .unwrap_or("unknown")
         .to_string()
 }
@@ -76,6 +82,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/health", get(health))
         .merge(crate::workbench::routes())
         .fallback(not_found)
+        .method_not_allowed_fallback(not_allowed)
         .layer(DefaultBodyLimit::max(app.config.body_limit));
     if !app.config.cors_origins.is_empty() {
         let origins = &app.config.cors_origins;
@@ -128,6 +135,13 @@ async fn auth(State(app): State<Arc<App>>, req: Request, next: Next) -> Response
     } else {
         ApiError::Unauthorized("the API key is not valid").into_response()
     }
+}
+
+async fn not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!(
+        "{method} {}",
+        uri.path().chars().take(200).collect::<String>()
+    ))
 }
 
 async fn not_found(uri: Uri) -> ApiError {

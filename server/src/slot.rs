@@ -462,18 +462,42 @@ impl Slot {
                 return;
             }
         };
+        let cancel = stream.cancel_handle();
+        // Once the client is gone the generation is cancelled, and its remaining events
+        // (up to `Done`, for the metrics) are drained without being sent.
+        let mut gone = false;
         for item in stream {
-            let (last, item) = match item {
-                Ok(e) => (matches!(e, Event::Done(_)), Item::Event(e)),
-                Err(e) => (true, Item::Failed(e.into())),
-            };
-            // A send fails once the request's task is gone; dropping the stream then
-            // cancels the generation and waits for the backend to stop.
-            if job.tx.send(item).is_err() || last || job.cancelled.load(Ordering::Acquire) {
-                if !last {
-                    tracing::info!(request_id = %job.request_id, model = %self.name, "cancelled: the client went away");
+            match item {
+                Ok(Event::Done(stats)) => {
+                    // A ticket dropped mid-step cancels through the handle: the client is
+                    // gone even though no send has failed yet.
+                    gone |= job.cancelled.load(Ordering::Acquire);
+                    crate::metrics::generation(&self.name, &stats, waited);
+                    if gone {
+                        crate::metrics::cancelled(&self.name, "client_gone");
+                        tracing::info!(request_id = %job.request_id, model = %self.name, generated = stats.generated_tokens, "cancelled: the client went away");
+                    } else {
+                        let _ = job.tx.send(Item::Event(Event::Done(stats)));
+                    }
+                    break;
                 }
-                break;
+                Ok(e) => {
+                    if !gone && job.tx.send(Item::Event(e)).is_err() {
+                        gone = true;
+                    }
+                }
+                Err(e) => {
+                    if !gone {
+                        let _ = job.tx.send(Item::Failed(e.into()));
+                    }
+                    break;
+                }
+            }
+            if !gone && job.cancelled.load(Ordering::Acquire) {
+                gone = true;
+            }
+            if gone {
+                cancel.cancel();
             }
         }
     }

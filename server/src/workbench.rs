@@ -20,7 +20,10 @@ const STYLE: &str = include_str!("../assets/style.css");
 
 pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new()
-        .route("/", get(|| async { page("text/html; charset=utf-8", INDEX) }))
+        .route(
+            "/",
+            get(|| async { page("text/html; charset=utf-8", INDEX) }),
+        )
         .route(
             "/assets/app.js",
             get(|| async { page("text/javascript; charset=utf-8", SCRIPT) }),
