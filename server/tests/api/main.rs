@@ -2,6 +2,7 @@
 //! RKLLM test double (a fake librkllmrt: no NPU), driven by an independent OpenAI client
 //! crate (`async-openai`) and by raw HTTP where the client would hide the wire.
 
+mod browser;
 mod chat;
 mod common;
 mod errors;
