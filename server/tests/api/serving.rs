@@ -295,7 +295,10 @@ async fn a_client_that_disconnects_cancels_its_generation() {
 
 #[tokio::test]
 async fn graceful_shutdown_lets_a_running_request_finish() {
-    let s = TestServer::start(registry(&["g"]), ServerConfig::default()).await;
+    // A grace period longer than any slow machine needs for 24 tokens (after it, running
+    // requests are cancelled).
+    let config = ServerConfig::default().shutdown_grace(Duration::from_secs(300));
+    let s = TestServer::start(registry(&["g"]), config).await;
     let res = http()
         .post(s.url("/v1/chat/completions"))
         .json(&ask("g", 24, true))
