@@ -174,8 +174,11 @@ async fn workload(url: &str, a: &Args, clients: usize, round: usize) -> (Vec<Sam
                 a.max_tokens,
             );
             tokio::spawn(async move {
+                // A fresh connection per request: llama-server closes idle keep-alive
+                // connections, which a pooled client would race with.
                 let http = reqwest::Client::builder()
                     .timeout(Duration::from_secs(600))
+                    .pool_max_idle_per_host(0)
                     .build()
                     .unwrap();
                 let mut out = Vec::new();
