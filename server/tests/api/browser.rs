@@ -104,121 +104,128 @@ async fn the_workbench_streams_a_reply_in_chromium() {
         }
     };
 
-    client.goto(&s.url("/")).await.unwrap();
-    let long = Duration::from_secs(180);
-    // The selector lists the profiles and the models.
-    client
-        .wait()
-        .at_most(long)
-        .for_element(Locator::Css("#model option[value='default']"))
-        .await
-        .unwrap();
-    let max = client.find(Locator::Id("max-tokens")).await.unwrap();
-    max.clear().await.unwrap();
-    max.send_keys("24").await.unwrap();
-    let temp = client.find(Locator::Id("temperature")).await.unwrap();
-    temp.clear().await.unwrap();
-    temp.send_keys("0").await.unwrap();
-    client
-        .find(Locator::Id("prompt"))
-        .await
-        .unwrap()
-        .send_keys("Write a short note about **lighthouses**.")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("send"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    // The session is closed (which quits Chromium) even when a check fails.
+    let steps = std::panic::AssertUnwindSafe(async {
+        client.goto(&s.url("/")).await.unwrap();
+        let long = Duration::from_secs(180);
+        // The selector lists the profiles and the models.
+        client
+            .wait()
+            .at_most(long)
+            .for_element(Locator::Css("#model option[value='default']"))
+            .await
+            .unwrap();
+        let max = client.find(Locator::Id("max-tokens")).await.unwrap();
+        max.clear().await.unwrap();
+        max.send_keys("24").await.unwrap();
+        let temp = client.find(Locator::Id("temperature")).await.unwrap();
+        temp.clear().await.unwrap();
+        temp.send_keys("0").await.unwrap();
+        client
+            .find(Locator::Id("prompt"))
+            .await
+            .unwrap()
+            .send_keys("Write a short note about **lighthouses**.")
+            .await
+            .unwrap();
+        client
+            .find(Locator::Id("send"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
 
-    // Streamed text arrives, then the stats line ends the reply.
-    client
-        .wait()
-        .at_most(long)
-        .for_element(Locator::Css(".msg.assistant .body"))
-        .await
-        .unwrap();
-    let stats = client
-        .wait()
-        .at_most(long)
-        .for_element(Locator::Css(".msg.assistant .stats"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    // Each chunk re-renders the reply: read it again once it is complete.
-    let reply = client
-        .find(Locator::Css(".msg.assistant .body"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(!reply.trim().is_empty(), "no reply text; stats: {stats}");
-    for part in [
-        "TTFT",
-        "t/s",
-        "cached",
-        "24 generated",
-        "model gemma-3-270m",
-    ] {
-        assert!(
-            stats.contains(part),
-            "`{part}` is not in the stats line: {stats}"
-        );
-    }
-    let user = client
-        .find(Locator::Css(".msg.user"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(user.contains("lighthouses"), "{user}");
-    // The runtime panel shows the served model, loaded, with its settings.
-    let panel = client.find(Locator::Id("runtime-body")).await.unwrap();
-    let t0 = Instant::now();
-    let mut text = String::new();
-    while t0.elapsed() < Duration::from_secs(30) {
-        text = panel.text().await.unwrap();
-        if text.contains("loaded") {
-            break;
+        // Streamed text arrives, then the stats line ends the reply.
+        client
+            .wait()
+            .at_most(long)
+            .for_element(Locator::Css(".msg.assistant .body"))
+            .await
+            .unwrap();
+        let stats = client
+            .wait()
+            .at_most(long)
+            .for_element(Locator::Css(".msg.assistant .stats"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        // Each chunk re-renders the reply: read it again once it is complete.
+        let reply = client
+            .find(Locator::Css(".msg.assistant .body"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!reply.trim().is_empty(), "no reply text; stats: {stats}");
+        for part in [
+            "TTFT",
+            "t/s",
+            "cached",
+            "24 generated",
+            "model gemma-3-270m",
+        ] {
+            assert!(
+                stats.contains(part),
+                "`{part}` is not in the stats line: {stats}"
+            );
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    for part in [
-        "gemma-3-270m",
-        "llama",
-        "n_ctx",
-        "K / V",
-        "Memory",
-        "loaded",
-    ] {
-        assert!(
-            text.contains(part),
-            "`{part}` is not in the runtime panel: {text}"
-        );
-    }
+        let user = client
+            .find(Locator::Css(".msg.user"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(user.contains("lighthouses"), "{user}");
+        // The runtime panel shows the served model, loaded, with its settings.
+        let panel = client.find(Locator::Id("runtime-body")).await.unwrap();
+        let t0 = Instant::now();
+        let mut text = String::new();
+        while t0.elapsed() < Duration::from_secs(30) {
+            text = panel.text().await.unwrap();
+            if text.contains("loaded") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        for part in [
+            "gemma-3-270m",
+            "llama",
+            "n_ctx",
+            "K / V",
+            "Memory",
+            "loaded",
+        ] {
+            assert!(
+                text.contains(part),
+                "`{part}` is not in the runtime panel: {text}"
+            );
+        }
 
-    let png = client.screenshot().await.unwrap();
-    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
-    assert!(
-        png.len() < 300 << 10,
-        "the screenshot is {} bytes",
-        png.len()
-    );
-    std::fs::write(
-        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("workbench.png"),
-        &png,
-    )
-    .unwrap();
-    if let Some(p) = std::env::var_os("EDGE_INFER_SCREENSHOT") {
-        std::fs::write(p, &png).unwrap();
+        let png = client.screenshot().await.unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+        assert!(
+            png.len() < 300 << 10,
+            "the screenshot is {} bytes",
+            png.len()
+        );
+        std::fs::write(
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("workbench.png"),
+            &png,
+        )
+        .unwrap();
+        if let Some(p) = std::env::var_os("EDGE_INFER_SCREENSHOT") {
+            std::fs::write(p, &png).unwrap();
+        }
+    });
+    let outcome = futures_util::FutureExt::catch_unwind(steps).await;
+    let _ = client.close().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
     }
-    client.close().await.unwrap();
     s.stop().await;
 }
