@@ -50,11 +50,13 @@ mod config;
 mod error;
 mod generator;
 mod llama;
+mod memory;
 mod npu;
 mod output;
 pub mod reasoning;
 mod request;
 mod router;
+mod runtime;
 mod session;
 #[cfg(feature = "async")]
 mod stream;
@@ -67,9 +69,11 @@ pub use generator::{
     CancelHandle, Completion, Event, EventSender, EventStream, Generator, ModelInfo, Stats,
     StopReason,
 };
+pub use memory::{EstimateSource, MemoryEstimate};
 pub use reasoning::{Markers, ReasoningMode};
 pub use request::{ContextPolicy, Message, Request, Role, Sampling};
 pub use router::{RouteReport, Routed};
+pub use runtime::RuntimeSettings;
 pub use session::ChatSession;
 #[cfg(feature = "async")]
 pub use stream::AsyncEventStream;

@@ -257,6 +257,9 @@ fn render(
     req: &Request,
     messages: &[Message],
 ) -> Result<Rendered, ModelError> {
+    if let Some(raw) = &req.raw_prompt {
+        return Ok(Rendered::Plain(raw.clone()));
+    }
     if template.info().explicit {
         return Ok(Rendered::Chat(Box::new(
             template.render(&chat_request(req, messages))?,

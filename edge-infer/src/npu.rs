@@ -487,6 +487,9 @@ impl Generator for RkllmGenerator {
                 ModelError::Unsupported(what),
             ))
         };
+        if request.raw_prompt.is_some() {
+            return unsupported("a raw prompt (RKLLM always applies its chat template)");
+        }
         if request.grammar.is_some() {
             return unsupported("grammar-constrained output (RKLLM has no grammar sampler)");
         }

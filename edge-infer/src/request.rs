@@ -235,6 +235,7 @@ pub struct Request {
     pub(crate) markers: Vec<Markers>,
     pub(crate) grammar: Option<String>,
     pub(crate) context_policy: ContextPolicy,
+    pub(crate) raw_prompt: Option<String>,
 }
 
 impl Default for Request {
@@ -264,6 +265,7 @@ impl Request {
             markers: Markers::common(),
             grammar: None,
             context_policy: ContextPolicy::DropOldest,
+            raw_prompt: None,
         }
     }
     /// A request with one user message.
@@ -358,6 +360,20 @@ impl Request {
         self.context_policy = p;
         self
     }
+    /// A raw completion (OpenAI's `/v1/completions`): `prompt` is tokenized as it is, with no
+    /// chat template, and the model continues it. No messages or tools go with it. The
+    /// llama.cpp backend only: RKLLM always applies its chat template.
+    ///
+    /// ```
+    /// let req = edge_infer::Request::raw("The capital of France is").max_tokens(8);
+    /// assert!(req.messages().is_empty());
+    /// ```
+    pub fn raw(prompt: impl Into<String>) -> Self {
+        Request {
+            raw_prompt: Some(prompt.into()),
+            ..Request::new(Vec::new())
+        }
+    }
     /// The conversation.
     pub fn messages(&self) -> &[Message] {
         &self.messages
@@ -370,6 +386,17 @@ impl Request {
 
     /// Checks what every backend needs: messages, ending with a user or tool message.
     pub(crate) fn validate(&self) -> Result<()> {
+        if let Some(p) = &self.raw_prompt {
+            if p.is_empty() {
+                return Err(Error::InvalidRequest("the prompt is empty".into()));
+            }
+            if !self.messages.is_empty() || !self.tools.is_empty() || self.prefill.is_some() {
+                return Err(Error::InvalidRequest(
+                    "a raw prompt takes no messages, tools or prefill".into(),
+                ));
+            }
+            return Ok(());
+        }
         let last = self
             .messages
             .last()

@@ -132,6 +132,6 @@ impl Registry {
 
 /// `file = "default"`: `EDGE_INFER_MODEL`, else the default model in the cache directory
 /// (put there by the workspace's `cargo xtask fetch-model`); this crate never downloads.
-fn default_model() -> Result<std::path::PathBuf, ModelError> {
+pub(crate) fn default_model() -> Result<std::path::PathBuf, ModelError> {
     edge_infer_cache::default_model().map_err(|e| ModelError::DefaultModel(e.to_string()))
 }

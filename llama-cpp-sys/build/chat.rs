@@ -59,7 +59,6 @@ pub fn build_chat_layer(src: &Path, out: &Path, pin: &Pin) {
             .replace("@BUILD_TARGET@", &target),
     )
     .unwrap();
-    println!("cargo:rerun-if-changed={}", common.display());
     cc::Build::new()
         .cpp(true)
         .std("c++17")

@@ -84,6 +84,7 @@ fn main() {
                 "src",
                 "ggml/src",
                 "ggml/include",
+                "common",
                 "CMakeLists.txt",
             ] {
                 println!("cargo:rerun-if-changed={}", dir.join(sub).display());
