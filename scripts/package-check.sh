@@ -108,8 +108,9 @@ fn stream(prompt: &str, max_tokens: usize) -> Result<(String, Stats), edge_infer
                 print!("{t}");
                 text.push_str(&t);
             }
-            Event::Reasoning(_) => {}
             Event::Done(stats) => return Ok((text, stats)),
+            // Reasoning, tool calls, warnings (Event is non-exhaustive).
+            _ => {}
         }
     }
     unreachable!("a stream ends with Event::Done")
