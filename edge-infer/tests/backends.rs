@@ -389,6 +389,7 @@ fn async_stream_yields_the_same_events() {
                 Event::Text(t) => text.push_str(&t),
                 Event::Reasoning(_) => {}
                 Event::Done(stats) => done = Some(stats),
+                _ => {}
             }
         }
         assert!(!text.is_empty() && done.is_some(), "{model}");
