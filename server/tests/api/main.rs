@@ -7,5 +7,6 @@ mod chat;
 mod common;
 mod errors;
 mod npu;
+mod policy;
 mod serving;
 mod soak;
