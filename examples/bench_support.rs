@@ -355,19 +355,10 @@ impl Rng {
     }
 }
 
-/// Parses `4-7`, `4,5,6,7` or `0-1,4-7`.
+/// Parses `4-7`, `4,5,6,7` or `0-1,4-7` (edge-infer-base's parser; an empty list is
+/// refused here, since a bench needs at least one core).
 pub fn parse_cpu_list(spec: &str) -> anyhow::Result<Vec<usize>> {
-    let mut cpus = Vec::new();
-    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (usize, usize) = (a.parse()?, b.parse()?);
-                anyhow::ensure!(a <= b, "bad CPU range {part}");
-                cpus.extend(a..=b);
-            }
-            None => cpus.push(part.parse()?),
-        }
-    }
+    let cpus = edge_infer_base::cpu::parse_cpu_list(spec)?;
     anyhow::ensure!(!cpus.is_empty(), "empty CPU list `{spec}`");
     Ok(cpus)
 }
@@ -377,21 +368,7 @@ pub fn parse_cpu_list(spec: &str) -> anyhow::Result<Vec<usize>> {
 /// llama.cpp's OpenMP team inherits the affinity of the thread that opens the first
 /// parallel region, so pinning before the first decode pins the whole computation.
 pub fn pin_to(cpus: &[usize]) -> anyhow::Result<()> {
-    // SAFETY: cpu_set_t is plain data; zeroed is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    for &c in cpus {
-        anyhow::ensure!(c < libc::CPU_SETSIZE as usize, "CPU {c} is out of range");
-        // SAFETY: c is below CPU_SETSIZE, so CPU_SET stays inside `set`.
-        unsafe { libc::CPU_SET(c, &mut set) };
-    }
-    // SAFETY: pid 0 = the calling thread; `set` is a valid cpu_set_t of the given size.
-    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
-    anyhow::ensure!(
-        rc == 0,
-        "sched_setaffinity({cpus:?}) failed: {}",
-        std::io::Error::last_os_error()
-    );
-    Ok(())
+    Ok(edge_infer_base::cpu::pin_current_thread(cpus)?)
 }
 
 /// Peak resident set size of this process (VmHWM), in bytes.

@@ -141,8 +141,8 @@ pub struct Registry {
     pub(crate) base_dir: PathBuf,
 }
 
-/// The registry used when no file is given: see [`Registry::builtin`].
-pub const BUILTIN_REGISTRY: &str = r#"
+/// The registry used when no file is given (`Registry::builtin`).
+pub(crate) const BUILTIN_REGISTRY: &str = r#"
 default_profile = "default"
 
 [profiles]

@@ -347,11 +347,11 @@ impl Drop for EventStream<'_> {
 /// extends the previous one (same messages plus a reply and a new user message) only
 /// evaluates the new part. [`reset`](Generator::reset) forgets it.
 ///
-/// ```no_run
+/// ```
 /// use edge_infer::{Event, Generator, Registry, Request};
 /// let registry = Registry::builtin();
 /// let mut routed = registry.open_profile("default")?;
-/// for event in routed.generator.stream(&Request::user("Hello!").max_tokens(32))? {
+/// for event in routed.generator.stream(&Request::user("Hello!").max_tokens(16))? {
 ///     match event? {
 ///         Event::Text(t) => print!("{t}"),
 ///         Event::Done(stats) => println!("\n{stats}"),

@@ -19,14 +19,14 @@
 //! * [`ChatSession`]: multi-turn chat that reuses the KV cache between turns, with a
 //!   [`ContextPolicy`] for when the context fills.
 //!
-//! ```no_run
+//! ```
 //! use edge_infer::{ChatSession, Event, Registry, Request, Sampling};
 //! # fn main() -> edge_infer::Result<()> {
-//! let registry = Registry::load("edge-infer.toml")?;
+//! let registry = Registry::builtin(); // or Registry::load("edge-infer.toml")?
 //! let routed = registry.open_profile("fast")?; // NPU model, else the CPU fallback
 //! println!("{}", routed.report);
 //! let mut chat = ChatSession::new(routed.generator)
-//!     .settings(Request::default().sampling(Sampling::default().temperature(0.7)).max_tokens(128));
+//!     .settings(Request::default().sampling(Sampling::default().temperature(0.7)).max_tokens(16));
 //! let stats = chat.send_with("Hello!", &mut |event| {
 //!     if let Event::Text(t) = event {
 //!         print!("{t}");
@@ -45,7 +45,6 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-mod affinity;
 mod config;
 mod error;
 mod generator;
@@ -63,7 +62,7 @@ mod stream;
 mod tools;
 mod worker;
 
-pub use config::{BackendKind, ModelConfig, Registry, BUILTIN_REGISTRY, DEFAULT_MODEL_FILE};
+pub use config::{BackendKind, ModelConfig, Registry, DEFAULT_MODEL_FILE};
 pub use error::{Error, ModelError, Result, Skipped};
 pub use generator::{
     CancelHandle, Completion, Event, EventSender, EventStream, Generator, ModelInfo, Stats,

@@ -4,7 +4,7 @@
 //! shared with a worker thread that owns the [`edge_infer_llama::Context`] for the generator's
 //! lifetime. The worker pins itself to the configured cores before creating the context
 //! and before any decode, so llama.cpp's OpenMP workers inherit the placement (see
-//! `affinity.rs`).
+//! `run_worker`).
 //!
 //! Chat: each request is rendered with the model's own Jinja chat template (or the
 //! registry's `chat_template` file) by llama.cpp's chat layer, sampled with llama-server's
@@ -151,7 +151,16 @@ fn worker(
 ) {
     // Pin first: everything llama.cpp starts from this thread inherits the mask.
     if !settings.cores.is_empty() {
-        if let Err(source) = crate::affinity::pin_current_thread(&settings.cores) {
+        // llama.cpp is built with OpenMP: libgomp creates a thread's worker pool at the
+        // first parallel region that thread runs, and new threads inherit its affinity, so
+        // pinning the thread that calls `llama_decode` before its first decode places all
+        // of llama.cpp's compute threads (ggml's own pool inherits it the same way).
+        // `OMP_PROC_BIND`/`GOMP_CPU_AFFINITY` in the environment override this.
+        if let Err(e) = edge_infer_base::cpu::pin_current_thread(&settings.cores) {
+            let source = match e {
+                edge_infer_base::Error::Pin { source, .. } => source,
+                other => std::io::Error::other(other.to_string()),
+            };
             let _ = ready.send(Err(ModelError::Affinity {
                 cores: settings.cores.clone(),
                 source,

@@ -71,11 +71,13 @@ impl fmt::Display for MemoryEstimate {
 impl Registry {
     /// Estimates what model `name` will take in memory, without loading it: for a
     /// llama.cpp model from llama.cpp's own accounting at the registry's settings, for an
-    /// RKLLM model from its file size. The default model is fetched if need be.
+    /// RKLLM model from its file size. The default model must be in the cache
+    /// (`cargo xtask fetch-model`); it is never downloaded here.
     ///
-    /// ```no_run
+    /// ```
     /// let registry = edge_infer::Registry::builtin();
     /// let need = registry.estimate_memory("gemma-3-270m")?;
+    /// assert!(need.weights_bytes > 200 << 20, "{need}");
     /// println!("gemma-3-270m needs {need}");
     /// # Ok::<(), edge_infer::Error>(())
     /// ```

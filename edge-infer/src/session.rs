@@ -19,12 +19,12 @@ const FOLD_INSTRUCTIONS: &str = "You maintain the memory of a long conversation.
 /// [`ContextPolicy`](crate::ContextPolicy) applies and the session forgets the messages
 /// the generator dropped.
 ///
-/// ```no_run
+/// ```
 /// use edge_infer::{ChatSession, Registry, Request, Sampling};
 /// let routed = Registry::builtin().open_profile("default")?;
 /// let mut chat = ChatSession::new(routed.generator)
 ///     .system("You are terse.")
-///     .settings(Request::default().sampling(Sampling::greedy()).max_tokens(64));
+///     .settings(Request::default().sampling(Sampling::greedy()).max_tokens(16));
 /// let first = chat.send("Name a colour.")?;
 /// let second = chat.send("Another one?")?;
 /// println!("{} / {} ({} prompt tokens evaluated)", first.text, second.text, second.stats.prompt_tokens);

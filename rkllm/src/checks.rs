@@ -3,6 +3,7 @@
 use crate::error::{Error, Result};
 use crate::model_file::MAX_CONTEXT_LEN;
 use crate::version::{Abi, RuntimeVersion};
+use edge_infer_base::cpu::parse_cpu_list;
 use std::path::{Path, PathBuf};
 
 /// The RKNPU driver a 1.3 runtime needs: with an older one init succeeds and every run then
@@ -184,36 +185,18 @@ pub fn board_platform(root: &Path) -> Option<String> {
         })
 }
 
-/// Parses a sysfs CPU list such as `0-3,5,7-8`.
-pub fn parse_cpu_list(s: &str) -> Option<Vec<u32>> {
-    let mut out = Vec::new();
-    for part in s.trim().split(',').filter(|p| !p.is_empty()) {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (u32, u32) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-                if a > b || b > 4095 {
-                    return None;
-                }
-                out.extend(a..=b);
-            }
-            None => out.push(part.trim().parse().ok()?),
-        }
-    }
-    Some(out)
-}
-
 pub(crate) fn check_cpus_online(sysfs_root: &Path, mask: u32) -> Result<()> {
     let path = sysfs_root.join("devices/system/cpu/online");
     let text = std::fs::read_to_string(&path).map_err(|e| Error::CpuListUnreadable {
         path: path.clone(),
         reason: e.to_string(),
     })?;
-    let online = parse_cpu_list(&text).ok_or_else(|| Error::CpuListUnreadable {
+    let online = parse_cpu_list(&text).map_err(|e| Error::CpuListUnreadable {
         path: path.clone(),
-        reason: format!("cannot parse {text:?}"),
+        reason: e.to_string(),
     })?;
     let offline: Vec<u32> = (0..32)
-        .filter(|c| mask & (1 << c) != 0 && !online.contains(c))
+        .filter(|&c| mask & (1 << c) != 0 && !online.contains(&(c as usize)))
         .collect();
     if !offline.is_empty() {
         return Err(Error::CpusOffline {
@@ -265,17 +248,6 @@ pub(crate) fn check_npu(dev_root: &Path) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cpu_lists() {
-        assert_eq!(
-            parse_cpu_list("0-3,5,7-8\n"),
-            Some(vec![0, 1, 2, 3, 5, 7, 8])
-        );
-        assert_eq!(parse_cpu_list("0"), Some(vec![0]));
-        assert_eq!(parse_cpu_list("3-1"), None);
-        assert_eq!(parse_cpu_list("x"), None);
-    }
 
     #[test]
     fn mask_and_count() {

@@ -232,11 +232,11 @@ fn default_a76_mask_checked_against_online_cpus() {
     let real = HostChecks::default()
         .cpus_online(Check::Always)
         .npu(Check::Skip);
-    let online = edge_infer_rkllm::checks::parse_cpu_list(
+    let online = edge_infer_base::cpu::parse_cpu_list(
         &std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap(),
     );
     let r = builder(&f).cpu_mask(0x1).host_checks(real).build();
-    assert_eq!(r.is_ok(), online.unwrap().contains(&0));
+    assert_eq!(r.is_ok(), online.unwrap().contains(&0usize));
 }
 
 #[test]

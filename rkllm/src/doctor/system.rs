@@ -1,7 +1,7 @@
 //! The board itself, read from a (possibly fake) root: SoC, CPU clusters and their
 //! governors, the DRAM's devfreq, CMA.
 use super::report::{Finding, Status};
-use crate::checks::parse_cpu_list;
+use edge_infer_base::cpu::parse_cpu_list;
 use std::path::Path;
 
 fn read(root: &Path, rel: &str) -> Option<String> {
@@ -60,7 +60,12 @@ pub(crate) fn board(root: &Path) -> (Finding, Option<String>) {
 /// CPUs by capacity: the big (A76) cluster must be the one the runtime's mask names.
 pub(crate) fn big_cores(root: &Path, mask: u32) -> Finding {
     let cpu = root.join("sys/devices/system/cpu");
-    let online = read(root, "sys/devices/system/cpu/online").and_then(|s| parse_cpu_list(&s));
+    let online = read(root, "sys/devices/system/cpu/online").and_then(|s| {
+        let cpus = parse_cpu_list(&s).ok()?;
+        cpus.into_iter()
+            .map(|c| u32::try_from(c).ok())
+            .collect::<Option<Vec<u32>>>()
+    });
     let mut caps: Vec<(u32, u64)> = Vec::new();
     for n in online.clone().unwrap_or_default() {
         if let Some(c) = std::fs::read_to_string(cpu.join(format!("cpu{n}/cpu_capacity")))

@@ -33,7 +33,11 @@ fn doubles(dir: &TempDir, slow: &str, fast: &str) -> String {
         .reply("fast reply")
         .write(dir.path().join(format!("{fast}.rkllm")))
         .unwrap();
-    format!("{}{}", double_entry(slow, &s, ""), double_entry(fast, &f, ""))
+    format!(
+        "{}{}",
+        double_entry(slow, &s, ""),
+        double_entry(fast, &f, "")
+    )
 }
 
 fn ask(model: &str, max_tokens: u32) -> Value {
@@ -229,7 +233,11 @@ async fn an_expected_wait_over_the_latency_budget_fails_over() {
         counter(
             &m,
             "edge_infer_fallbacks_total",
-            &[("from", "lslow"), ("to", "lfast"), ("reason", "latency_budget")]
+            &[
+                ("from", "lslow"),
+                ("to", "lfast"),
+                ("reason", "latency_budget")
+            ]
         ),
         2.0,
         "{m}"
