@@ -5,7 +5,8 @@
 //!   a hold-back scanner for stop strings and markers;
 //! - [`file`](mod@file): model-file prechecks (missing, empty, a Git LFS pointer, wrong magic);
 //! - [`cpu`]: CPU lists, the big cores of a big.LITTLE CPU, and pinning a thread;
-//! - [`panic`](mod@panic): the text of a caught panic, for errors raised at an FFI boundary.
+//! - [`panic`](mod@panic): the text of a caught panic, for errors raised at an FFI boundary;
+//! - [`StopReason`]: why a generation ended, the one type every layer reports.
 //!
 //! It depends on no other edge-infer crate.
 #![warn(missing_docs)]
@@ -15,6 +16,8 @@ pub mod cpu;
 mod error;
 pub mod file;
 pub mod panic;
+mod stop;
 pub mod text;
 
 pub use error::{Error, Result};
+pub use stop::StopReason;

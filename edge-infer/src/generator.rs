@@ -14,20 +14,7 @@ use crate::error::{Error, Result};
 use crate::request::Request;
 use crate::tools::{ToolCall, Warning};
 
-/// Why a generation ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StopReason {
-    /// The model ended its turn.
-    EndOfGeneration,
-    /// `max_tokens` were generated.
-    MaxTokens,
-    /// The output reached this stop string (not emitted).
-    StopString(String),
-    /// A [`CancelHandle`], the callback, or dropping the stream stopped it.
-    Cancelled,
-    /// The context window filled up while generating.
-    ContextFull,
-}
+pub use edge_infer_base::StopReason;
 
 /// Timings and counts of one generation. Times are `Duration`s; rates are derived.
 #[derive(Debug, Clone, PartialEq)]

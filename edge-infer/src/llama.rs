@@ -458,13 +458,7 @@ fn generate(
     } else if cancelled || out.disconnected() || cancel.is_cancelled() {
         StopReason::Cancelled
     } else {
-        match stats.stop_reason {
-            edge_infer_llama::StopReason::EndOfGeneration => StopReason::EndOfGeneration,
-            edge_infer_llama::StopReason::MaxTokens => StopReason::MaxTokens,
-            edge_infer_llama::StopReason::StopString(s) => StopReason::StopString(s),
-            edge_infer_llama::StopReason::ContextFull => StopReason::ContextFull,
-            _ => StopReason::Cancelled,
-        }
+        stats.stop_reason
     };
     Ok(Stats {
         prompt_tokens: stats.prompt_tokens,

@@ -2,20 +2,7 @@
 
 use std::time::Duration;
 
-/// Why a generation ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StopReason {
-    /// The model produced an end-of-generation token.
-    EndOfGeneration,
-    /// `max_tokens` were generated.
-    MaxTokens,
-    /// The output reached this stop string.
-    StopString(String),
-    /// A [`CancelHandle`](crate::CancelHandle) or the callback stopped it.
-    Cancelled,
-    /// The context window is full.
-    ContextFull,
-}
+pub use edge_infer_base::StopReason;
 
 /// Timings and counts of one generation.
 #[derive(Debug, Clone, PartialEq)]
