@@ -453,22 +453,37 @@ fn generate(
     }
     .map_err(llama)?;
     out.finish();
-    let stop_reason = if let Some(s) = &out.stopped_by {
-        StopReason::StopString(s.clone())
-    } else if cancelled || out.disconnected() || cancel.is_cancelled() {
-        StopReason::Cancelled
-    } else {
-        stats.stop_reason
-    };
-    Ok(Stats {
-        prompt_tokens: stats.prompt_tokens,
+    let mut done = Stats {
         cached_tokens: reused,
-        generated_tokens: stats.generated_tokens,
-        time_to_first_token: stats.time_to_first_token,
-        prefill_time: stats.prefill_time,
-        decode_time: stats.decode_time,
-        ..empty(stop_reason)
-    })
+        peak_memory_bytes: peak_rss_bytes(),
+        dropped_messages: dropped,
+        ..Stats::from(stats)
+    };
+    if let Some(s) = &out.stopped_by {
+        done.stop_reason = StopReason::StopString(s.clone());
+    } else if cancelled || out.disconnected() || cancel.is_cancelled() {
+        done.stop_reason = StopReason::Cancelled;
+    }
+    Ok(done)
+}
+
+/// The llama.cpp layer's counts and timings; what only edge-infer knows (reused history,
+/// memory, dropped and folded messages) starts empty.
+impl From<edge_infer_llama::Stats> for Stats {
+    fn from(s: edge_infer_llama::Stats) -> Self {
+        Stats {
+            prompt_tokens: s.prompt_tokens,
+            cached_tokens: 0,
+            generated_tokens: s.generated_tokens,
+            time_to_first_token: s.time_to_first_token,
+            prefill_time: s.prefill_time,
+            decode_time: s.decode_time,
+            peak_memory_bytes: None,
+            dropped_messages: 0,
+            folded_messages: 0,
+            stop_reason: s.stop_reason,
+        }
+    }
 }
 
 impl Generator for LlamaGenerator {
@@ -487,5 +502,37 @@ impl Generator for LlamaGenerator {
 
     fn reset(&mut self) -> Result<()> {
         self.worker.reset(&self.info)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_llama_layers_stats_convert_and_what_it_cannot_know_starts_empty() {
+        let ms = Duration::from_millis;
+        let s = Stats::from(edge_infer_llama::Stats {
+            prompt_tokens: 19,
+            generated_tokens: 16,
+            time_to_first_token: ms(200),
+            prefill_time: ms(190),
+            decode_time: ms(400),
+            stop_reason: StopReason::MaxTokens,
+        });
+        assert_eq!((s.prompt_tokens, s.generated_tokens), (19, 16));
+        assert_eq!(
+            (s.time_to_first_token, s.prefill_time, s.decode_time),
+            (ms(200), ms(190), ms(400))
+        );
+        assert_eq!(s.stop_reason, StopReason::MaxTokens);
+        assert_eq!(
+            (s.cached_tokens, s.dropped_messages, s.folded_messages),
+            (0, 0, 0)
+        );
+        assert_eq!(s.peak_memory_bytes, None);
+        assert!((s.decode_tokens_per_second() - 15.0 / 0.4).abs() < 1e-9);
     }
 }

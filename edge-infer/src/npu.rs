@@ -399,14 +399,11 @@ impl State {
         stats.time_to_first_token = first.map(|t| t - started).unwrap_or_default();
         stats.generated_tokens = tokens;
         if let Some(p) = summary.perf {
-            stats.prompt_tokens = p.prefill_tokens.max(0) as usize;
-            stats.generated_tokens = p.generate_tokens.max(0) as usize;
-            stats.prefill_time =
-                Duration::from_secs_f64(f64::from(p.prefill_time_ms.max(0.0)) / 1e3);
-            stats.decode_time =
-                Duration::from_secs_f64(f64::from(p.generate_time_ms.max(0.0)) / 1e3);
-            stats.peak_memory_bytes =
-                Some((f64::from(p.memory_usage_mb.max(0.0)) * 1024.0 * 1024.0) as u64);
+            stats.prompt_tokens = p.prompt_tokens();
+            stats.generated_tokens = p.generated_tokens();
+            stats.prefill_time = p.prefill_time();
+            stats.decode_time = p.generate_time();
+            stats.peak_memory_bytes = Some(p.peak_memory_bytes());
         }
         stats.stop_reason = if let Some(s) = &out.stopped_by {
             StopReason::StopString(s.clone())

@@ -3,62 +3,66 @@
 //! events. Both backends feed it the same way, so stop strings, reasoning and tool calls
 //! behave identically on CPU and NPU.
 
+use edge_infer_base::text::{Scan, Scanner};
 use edge_infer_llama::{ChatDelta, ChatStream};
 
 use crate::generator::{Event, EventSender};
 use crate::reasoning::{Markers, Piece, ReasoningMode, ReasoningSplitter};
 use crate::tools::{ToolCall, Warning};
 
-/// Finds stop strings in streamed text, holding back any tail that may start one.
+/// Finds stop strings in streamed text, holding back any tail that may start one: the
+/// scanner every backend's text goes through (edge-infer-base's), with the stop strings as
+/// its needles.
 #[derive(Debug, Default)]
 pub(crate) struct StopScanner {
-    stops: Vec<String>,
-    pending: String,
+    scanner: Scanner,
 }
 
 impl StopScanner {
     pub(crate) fn new(stops: Vec<String>) -> Self {
         StopScanner {
-            stops,
-            pending: String::new(),
+            scanner: Scanner::new(stops.into_iter().filter(|s| !s.is_empty())),
+        }
+    }
+
+    /// More stop strings, before any text is pushed.
+    pub(crate) fn add(&mut self, stops: &[String]) {
+        let known = self.scanner.needles();
+        let new: Vec<&String> = stops
+            .iter()
+            .filter(|s| !s.is_empty() && !known.contains(s))
+            .collect();
+        if !new.is_empty() {
+            debug_assert!(
+                self.scanner.held().is_empty(),
+                "stop strings added mid-stream"
+            );
+            let all: Vec<String> = known.iter().chain(new).cloned().collect();
+            self.scanner = Scanner::new(all);
         }
     }
 
     /// Feeds text; calls `out` with what is safe to emit. Returns the stop string that
     /// completed, if any (text from it on is dropped).
-    pub(crate) fn push(&mut self, text: &str, mut out: impl FnMut(&str)) -> Option<String> {
-        if self.stops.is_empty() {
-            out(text);
-            return None;
-        }
-        self.pending.push_str(text);
-        let hit = self
-            .stops
-            .iter()
-            .filter_map(|s| self.pending.find(s.as_str()).map(|i| (i, s)))
-            .min_by_key(|&(i, _)| i);
-        if let Some((cut, stop)) = hit {
-            out(&self.pending[..cut]);
-            self.pending.clear();
-            return Some(stop.clone());
-        }
-        let hold = self
-            .stops
-            .iter()
-            .flat_map(|s| s.char_indices().skip(1).map(move |(k, _)| &s[..k]))
-            .filter(|prefix| self.pending.ends_with(prefix))
-            .map(str::len)
-            .max()
-            .unwrap_or(0);
-        let keep_from = self.pending.len() - hold;
-        out(&self.pending[..keep_from]);
-        self.pending.drain(..keep_from);
-        None
+    pub(crate) fn push(&mut self, text: &str, out: impl FnMut(&str)) -> Option<String> {
+        self.scanner.push(text);
+        self.drain(out)
     }
 
     /// Held-back text at the end is real output.
-    pub(crate) fn finish(&mut self, mut out: impl FnMut(&str)) {
-        out(&std::mem::take(&mut self.pending));
+    pub(crate) fn finish(&mut self, out: impl FnMut(&str)) {
+        self.scanner.finish();
+        self.drain(out);
+    }
+
+    fn drain(&mut self, mut out: impl FnMut(&str)) -> Option<String> {
+        while let Some(found) = self.scanner.next() {
+            match found {
+                Scan::Text(t) => out(t),
+                Scan::Needle(i) => return Some(self.scanner.needles()[i].clone()),
+            }
+        }
+        None
     }
 }
 
@@ -178,11 +182,7 @@ impl Output {
 
     /// More stop strings (the chat format's own).
     pub(crate) fn add_stops(&mut self, stops: &[String]) {
-        for s in stops {
-            if !s.is_empty() && !self.stops.stops.contains(s) {
-                self.stops.stops.push(s.clone());
-            }
-        }
+        self.stops.add(stops);
     }
 
     /// Reads the reply with the chat format's parser (before any text is pushed).
@@ -336,5 +336,19 @@ mod tests {
             ("a".into(), Some("xyz".into()))
         );
         assert_eq!(scan(&[], &["x", "y"]), ("xy".into(), None));
+        assert_eq!(scan(&[""], &["x"]), ("x".into(), None));
+    }
+
+    #[test]
+    fn added_stops_join_the_scan() {
+        let mut s = StopScanner::new(vec!["</s>".into()]);
+        s.add(&["<|im_end|>".into(), "</s>".into(), String::new()]);
+        let mut out = String::new();
+        assert_eq!(s.push("ok<|im_", |t| out.push_str(t)), None);
+        assert_eq!(
+            s.push("end|>x", |t| out.push_str(t)),
+            Some("<|im_end|>".into())
+        );
+        assert_eq!(out, "ok");
     }
 }

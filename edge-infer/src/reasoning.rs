@@ -4,7 +4,9 @@
 //! DeepSeek-R1 and many others), Gemma's thought channel `<|channel>thought…<channel|>`,
 //! and the harmony format's `<|channel|>analysis<|message|>…<|end|>`. Markers arrive
 //! split across tokens, so the splitter holds back any text that may be the start of a
-//! marker until it can tell.
+//! marker until it can tell (with the scanner every backend's text goes through).
+
+use edge_infer_base::text::{Scan, Scanner};
 
 /// What to do with reasoning text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
@@ -75,10 +77,11 @@ pub enum Piece<'a> {
 #[derive(Debug)]
 pub struct ReasoningSplitter {
     mode: ReasoningMode,
-    markers: Vec<Markers>,
-    /// Index into `markers` of the open block, if inside one.
+    /// Needle `2i` opens block `i` of the marker list and `2i + 1` closes it: outside a
+    /// block every opener is active, inside one only its closer.
+    scanner: Scanner,
+    /// Index into the marker list of the open block, if inside one.
     inside: Option<usize>,
-    held: String,
 }
 
 impl ReasoningSplitter {
@@ -89,18 +92,22 @@ impl ReasoningSplitter {
 
     /// A splitter for the given markers.
     pub fn with_markers(mode: ReasoningMode, markers: Vec<Markers>) -> Self {
-        ReasoningSplitter {
+        let needles = markers.into_iter().flat_map(|m| [m.open, m.close]);
+        let mut s = ReasoningSplitter {
             mode,
-            markers,
+            scanner: Scanner::new(needles),
             inside: None,
-            held: String::new(),
-        }
+        };
+        s.activate();
+        s
     }
 
     /// Starts inside a reasoning block (the prompt already opened it, as some templates
     /// do when thinking is forced on). `marker` indexes the marker list.
     pub fn start_inside(&mut self, marker: usize) {
-        self.inside = Some(marker.min(self.markers.len().saturating_sub(1)));
+        let blocks = self.scanner.needles().len() / 2;
+        self.inside = Some(marker.min(blocks.saturating_sub(1)));
+        self.activate();
     }
 
     /// Whether the stream is currently inside a reasoning block.
@@ -116,84 +123,42 @@ impl ReasoningSplitter {
             }
             return;
         }
-        self.held.push_str(text);
-        let mut start = 0;
-        loop {
-            let rest = &self.held[start..];
-            let (found, hold) = match self.inside {
-                None => self.find_open(rest),
-                Some(i) => {
-                    let close = &self.markers[i].close;
-                    (
-                        rest.find(close.as_str()).map(|p| (p, close.len(), i)),
-                        partial_suffix(rest, close),
-                    )
-                }
-            };
-            match found {
-                Some((pos, len, i)) => {
-                    self.emit(&rest[..pos], &mut out);
-                    start += pos + len;
-                    self.inside = match self.inside {
-                        None => Some(i),
-                        Some(_) => None,
-                    };
-                }
-                None => {
-                    let cut = rest.len() - hold;
-                    self.emit(&rest[..cut], &mut out);
-                    start += cut;
-                    break;
-                }
-            }
-        }
-        self.held.drain(..start);
+        self.scanner.push(text);
+        self.drain(&mut out);
     }
 
     /// Ends the stream: held-back text is released (an unterminated reasoning block
     /// stays reasoning).
     pub fn finish(&mut self, mut out: impl FnMut(Piece<'_>)) {
-        let held = std::mem::take(&mut self.held);
-        self.emit(&held, &mut out);
+        self.scanner.finish();
+        self.drain(&mut out);
     }
 
-    fn find_open(&self, rest: &str) -> (Option<(usize, usize, usize)>, usize) {
-        let found = self
-            .markers
-            .iter()
-            .enumerate()
-            .filter_map(|(i, m)| rest.find(m.open.as_str()).map(|p| (p, m.open.len(), i)))
-            .min_by_key(|f| f.0);
-        let hold = self
-            .markers
-            .iter()
-            .map(|m| partial_suffix(rest, &m.open))
-            .max()
-            .unwrap_or(0);
-        (found, hold)
-    }
-
-    fn emit(&self, s: &str, out: &mut impl FnMut(Piece<'_>)) {
-        if s.is_empty() {
-            return;
-        }
-        match (self.inside, self.mode) {
-            (None, _) => out(Piece::Text(s)),
-            (Some(_), ReasoningMode::Separate) => out(Piece::Reasoning(s)),
-            (Some(_), _) => {}
+    fn drain(&mut self, out: &mut impl FnMut(Piece<'_>)) {
+        while let Some(found) = self.scanner.next() {
+            match found {
+                Scan::Text(t) => match (self.inside, self.mode) {
+                    (None, _) => out(Piece::Text(t)),
+                    (Some(_), ReasoningMode::Separate) => out(Piece::Reasoning(t)),
+                    (Some(_), _) => {}
+                },
+                Scan::Needle(k) => {
+                    self.inside = (k % 2 == 0).then_some(k / 2);
+                    self.activate();
+                }
+            }
         }
     }
-}
 
-/// Length of the longest proper prefix of `marker` that `s` ends with.
-fn partial_suffix(s: &str, marker: &str) -> usize {
-    marker
-        .char_indices()
-        .skip(1)
-        .map(|(k, _)| k)
-        .filter(|&k| s.ends_with(&marker[..k]))
-        .max()
-        .unwrap_or(0)
+    fn activate(&mut self) {
+        for k in 0..self.scanner.needles().len() {
+            let on = match self.inside {
+                None => k % 2 == 0,
+                Some(i) => k == 2 * i + 1,
+            };
+            self.scanner.set_active(k, on);
+        }
+    }
 }
 
 #[cfg(test)]

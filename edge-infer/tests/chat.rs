@@ -15,8 +15,8 @@ use std::path::PathBuf;
 
 use common::{double_entry, double_runtime};
 use edge_infer::{
-    ChatSession, Error, Event, Message, Registry, Request, ResponseFormat, Sampling, Tool,
-    ToolChoice, Warning,
+    ChatSession, Error, Event, Message, Registry, Request, ResponseFormat, Sampling, StopReason,
+    Tool, ToolChoice, Warning,
 };
 use rkllm_test_double::{FakeModel, TempDir};
 use serde_json::{json, Value};
@@ -186,7 +186,7 @@ fn a_json_schema_reply_is_valid_json_on_the_cpu() {
     // The default model as it is (no template): the schema still constrains the reply.
     let mut g = reg.open_model("plain").unwrap();
     let schema = json!({"type": "object", "properties": {"city": {"type": "string", "maxLength": 16},
-                        "population": {"type": "integer", "minimum": 0}}, "required": ["city", "population"],
+                        "population": {"type": "integer", "minimum": 0, "maximum": 99999999}}, "required": ["city", "population"],
                         "additionalProperties": false});
     for seed in 1..=3 {
         let req = Request::user("Name a city as raw JSON.")
@@ -198,6 +198,9 @@ fn a_json_schema_reply_is_valid_json_on_the_cpu() {
             .unwrap_or_else(|e| panic!("seed {seed}: {e}: {:?}", done.text));
         assert!(v["city"].is_string() && v["population"].is_u64(), "{v}");
     }
+    // A free-form object may outlast any token budget (a base model nests on and on, and
+    // where it stops differs between hosts' kernels): an object when the model ended it,
+    // else a cut-off prefix of one, never text that is not JSON.
     let done = g
         .generate(
             &Request::user("Anything as JSON.")
@@ -205,13 +208,21 @@ fn a_json_schema_reply_is_valid_json_on_the_cpu() {
                 .response_format(ResponseFormat::JsonObject),
         )
         .unwrap();
-    assert!(
-        serde_json::from_str::<Value>(&done.text)
-            .map(|v| v.is_object())
-            .unwrap_or(false),
-        "{:?}",
-        done.text
-    );
+    let parsed = serde_json::from_str::<Value>(&done.text);
+    match done.stats.stop_reason {
+        StopReason::MaxTokens => {
+            assert!(done.text.trim_start().starts_with('{'), "{:?}", done.text);
+            match parsed {
+                Ok(v) => assert!(v.is_object(), "{v}"),
+                Err(e) => assert!(e.is_eof(), "not a prefix of JSON: {e}: {:?}", done.text),
+            }
+        }
+        other => assert!(
+            parsed.map(|v| v.is_object()).unwrap_or(false),
+            "{other:?}: {:?}",
+            done.text
+        ),
+    }
 }
 
 #[test]
