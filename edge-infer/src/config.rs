@@ -3,31 +3,12 @@
 //! See `examples/edge-infer.toml` in the repository for every field, documented.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use crate::backend_kind::BackendKind;
 use crate::error::{Error, Result};
-
-/// Which runtime runs a model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BackendKind {
-    /// llama.cpp on the CPU (GGUF files).
-    Llama,
-    /// Rockchip's RKLLM runtime on the NPU (`.rkllm` files).
-    Rkllm,
-}
-
-impl fmt::Display for BackendKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            BackendKind::Llama => "llama.cpp, CPU",
-            BackendKind::Rkllm => "RKLLM, NPU",
-        })
-    }
-}
 
 /// The `file` value that means the default test model (gemma-3-270m Q4_K_M, fetched on
 /// first use; `EDGE_INFER_MODEL` overrides it).

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::config::BackendKind;
+use crate::backend_kind::BackendKind;
 
 /// Shorthand for `Result<T, edge_infer::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::config::BackendKind;
+use crate::backend_kind::BackendKind;
 use crate::error::{Error, Result};
 use crate::request::Request;
 use crate::tools::{ToolCall, Warning};
@@ -347,14 +347,12 @@ impl Drop for EventStream<'_> {
 /// }
 /// # Ok::<(), edge_infer::Error>(())
 /// ```
-pub trait Generator: Send {
+///
+/// The trait is sealed: only this crate's backends implement it, so that the plumbing
+/// between a backend and its event streams can change without breaking anyone.
+pub trait Generator: Send + backend::Backend {
     /// What this generator runs.
     fn info(&self) -> &ModelInfo;
-
-    /// Starts a generation whose events go to `events` (the required method backends
-    /// implement; use the provided methods to consume events). It returns once the
-    /// request is accepted; validation errors are returned directly.
-    fn submit(&mut self, request: &Request, events: EventSender) -> Result<()>;
 
     /// The handle that cancels this generator's generations.
     fn cancel_handle(&self) -> CancelHandle;
@@ -446,12 +444,27 @@ pub trait Generator: Send {
     }
 }
 
+/// The implementer side of [`Generator`], which users can neither name nor call.
+pub(crate) mod backend {
+    use super::{EventSender, Request, Result};
+
+    /// What a backend implements besides [`Generator`](super::Generator)'s own methods.
+    pub trait Backend {
+        /// Starts a generation whose events go to `events`. It returns once the request is
+        /// accepted; validation errors are returned directly.
+        fn submit(&mut self, request: &Request, events: EventSender) -> Result<()>;
+    }
+
+    impl<G: Backend + ?Sized> Backend for Box<G> {
+        fn submit(&mut self, request: &Request, events: EventSender) -> Result<()> {
+            (**self).submit(request, events)
+        }
+    }
+}
+
 impl<G: Generator + ?Sized> Generator for Box<G> {
     fn info(&self) -> &ModelInfo {
         (**self).info()
-    }
-    fn submit(&mut self, request: &Request, events: EventSender) -> Result<()> {
-        (**self).submit(request, events)
     }
     fn cancel_handle(&self) -> CancelHandle {
         (**self).cancel_handle()

@@ -45,6 +45,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod backend_kind;
 mod config;
 mod error;
 mod generator;
@@ -65,8 +66,7 @@ mod worker;
 pub use config::{BackendKind, ModelConfig, Registry, DEFAULT_MODEL_FILE};
 pub use error::{Error, ModelError, Result, Skipped};
 pub use generator::{
-    CancelHandle, Completion, Event, EventSender, EventStream, Generator, ModelInfo, Stats,
-    StopReason,
+    CancelHandle, Completion, Event, EventStream, Generator, ModelInfo, Stats, StopReason,
 };
 pub use memory::{EstimateSource, MemoryEstimate};
 pub use reasoning::{Markers, ReasoningMode};

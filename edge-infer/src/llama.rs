@@ -30,6 +30,7 @@ use edge_infer_llama::{
 
 use crate::config::{BackendKind, ModelConfig};
 use crate::error::{Error, ModelError, Result};
+use crate::generator::backend::Backend;
 use crate::generator::{
     peak_rss_bytes, CancelHandle, Event, EventSender, Generator, ModelInfo, Stats, StopReason,
 };
@@ -486,14 +487,16 @@ impl From<edge_infer_llama::Stats> for Stats {
     }
 }
 
-impl Generator for LlamaGenerator {
-    fn info(&self) -> &ModelInfo {
-        &self.info
-    }
-
+impl Backend for LlamaGenerator {
     fn submit(&mut self, request: &Request, events: EventSender) -> Result<()> {
         request.validate()?;
         self.worker.submit(&self.info, request, events)
+    }
+}
+
+impl Generator for LlamaGenerator {
+    fn info(&self) -> &ModelInfo {
+        &self.info
     }
 
     fn cancel_handle(&self) -> CancelHandle {

@@ -38,6 +38,7 @@ use edge_infer_rkllm::{Abi, Control, FileCheck, Input, Llm, Problem, RunOptions,
 
 use crate::config::{resolve_path, BackendKind, ModelConfig};
 use crate::error::{Error, ModelError, Result};
+use crate::generator::backend::Backend;
 use crate::generator::{CancelHandle, Event, EventSender, Generator, ModelInfo, Stats, StopReason};
 use crate::output::{Output, Parse};
 use crate::reasoning::ReasoningMode;
@@ -394,6 +395,10 @@ impl State {
                 Control::Continue
             })
             .map_err(|e| self.fail(e))?;
+        if matches!(halt, Halt::No | Halt::MaxTokens) {
+            // A character the run's end cut off: U+FFFD, as the CPU path ends such a reply.
+            out.push(&summary.trailing_text);
+        }
         out.finish();
 
         stats.time_to_first_token = first.map(|t| t - started).unwrap_or_default();
@@ -470,11 +475,7 @@ fn flatten(messages: &[Message], system: Option<&str>) -> String {
     s
 }
 
-impl Generator for RkllmGenerator {
-    fn info(&self) -> &ModelInfo {
-        &self.info
-    }
-
+impl Backend for RkllmGenerator {
     fn submit(&mut self, request: &Request, events: EventSender) -> Result<()> {
         request.validate()?;
         let unsupported = |what| {
@@ -510,6 +511,12 @@ impl Generator for RkllmGenerator {
             );
         }
         self.worker.submit(&self.info, request, events)
+    }
+}
+
+impl Generator for RkllmGenerator {
+    fn info(&self) -> &ModelInfo {
+        &self.info
     }
 
     fn cancel_handle(&self) -> CancelHandle {

@@ -7,7 +7,7 @@
 //! the end is always known without polling `rkllm_is_running`, the gate opens at that
 //! moment, and an abort without FINISH still ends the event stream with `Finished`.
 use crate::abort::{RunId, Shared};
-use crate::callback::{CtxHeader, ResultView, Waiting};
+use crate::callback::{CtxHeader, ResultView, RunText};
 use crate::error::{Error, Result};
 use crate::gate::{lock, GateGuard};
 use crate::input::Input;
@@ -15,7 +15,6 @@ use crate::llm::{Facts, Llm};
 use crate::options::{InferMode, RunOptions};
 use crate::prepared::{prepare, Prepared};
 use crate::summary::{AsyncEvent, PerfStats, RunSummary};
-use crate::utf8::Utf8Assembler;
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use edge_infer_rkllm_sys as sys;
 use std::ffi::{c_int, c_void};
@@ -24,8 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 struct TextState {
-    waiting: Waiting,
-    utf8: Utf8Assembler,
+    text: RunText,
     calls: usize,
     /// FINISH came (with its perf) / ERROR came.
     finish: Option<Option<PerfStats>>,
@@ -47,15 +45,6 @@ struct AsyncCtx {
     facts: Arc<Facts>,
     /// The input and parameters the runtime reads until the run returns.
     _prepared: Prepared,
-}
-
-impl AsyncCtx {
-    fn trailing(st: &mut TextState) -> Vec<u8> {
-        let held = st.waiting.finish();
-        let (_, mut t) = st.utf8.push(&held);
-        t.extend(st.utf8.finish());
-        t
-    }
 }
 
 /// Copies the result into owned events.
@@ -94,14 +83,10 @@ unsafe fn callback(ptr: *const c_void, result: *mut sys::RKLLMResult, state: c_i
             // SAFETY: pointers in `r` are valid during the callback; we copy before returning.
             let view = unsafe { ResultView::new(r) };
             ctx.facts.learn(&view);
-            let bytes = st.waiting.take(state, view.bytes);
-            let (text, invalid) = st.utf8.push(&bytes);
-            if !invalid.is_empty() {
-                let _ = ctx.tx.send(AsyncEvent::InvalidBytes(invalid));
-            }
+            let text = st.text.take(state, view.bytes);
             if !text.is_empty() {
                 let _ = ctx.tx.send(AsyncEvent::Text {
-                    text,
+                    text: text.to_owned(),
                     token_id: r.token_id,
                 });
             }
@@ -146,8 +131,7 @@ impl Llm {
             },
             tx: tx.clone(),
             text: Mutex::new(TextState {
-                waiting: Waiting::default(),
-                utf8: Utf8Assembler::default(),
+                text: RunText::default(),
                 calls: 0,
                 finish: None,
                 error: false,
@@ -213,7 +197,7 @@ impl RunThread {
         };
         let aborted = self.shared.end_run(self.run);
         let mut st = lock(&self.ctx.text);
-        let trailing = AsyncCtx::trailing(&mut st);
+        let trailing = st.text.finish();
         // An ERROR (or a failure code) after our own abort is how that abort ended.
         let event = if (st.error || rc != 0) && !aborted {
             AsyncEvent::Failed(Error::RunFailed {
@@ -227,7 +211,7 @@ impl RunThread {
                 perf: st.finish.flatten(),
                 paused: st.paused,
                 aborted,
-                trailing_invalid: trailing,
+                trailing_text: trailing,
             })
         };
         drop(st);
@@ -316,7 +300,9 @@ impl AsyncRun {
                 _ => {}
             }
         }
-        summary.map(|s| (text, s)).ok_or(Error::Destroyed)
+        let s = summary.ok_or(Error::Destroyed)?;
+        text.push_str(&s.trailing_text);
+        Ok((text, s))
     }
 
     /// [`AsyncRun::wait`] with a deadline for the whole run; on [`Error::Timeout`] the run
@@ -328,7 +314,10 @@ impl AsyncRun {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.next_timeout(left) {
                 Ok(Some(AsyncEvent::Text { text: t, .. })) => text.push_str(&t),
-                Ok(Some(AsyncEvent::Finished(s))) => return Ok((text, s)),
+                Ok(Some(AsyncEvent::Finished(s))) => {
+                    text.push_str(&s.trailing_text);
+                    return Ok((text, s));
+                }
                 Ok(Some(AsyncEvent::Failed(e))) => return Err(e),
                 Ok(Some(_)) => {}
                 Ok(None) => return Err(Error::Destroyed),

@@ -1,7 +1,7 @@
 //! Batched runs (`n_batch > 1`): one run over `n_batch` inputs, whose callbacks carry an
 //! array of `n_batch` results; an entry whose `token_id` is negative has finished.
 use crate::blocking::serve;
-use crate::callback::{panic_message, ResultView, Waiting};
+use crate::callback::{panic_message, ResultView, RunText};
 use crate::chunk::{Chunk, Control};
 use crate::error::{Error, Result};
 use crate::input::Input;
@@ -9,15 +9,13 @@ use crate::llm::Llm;
 use crate::options::{InferMode, RunOptions};
 use crate::prepared::prepare;
 use crate::summary::{PerfStats, RunSummary};
-use crate::utf8::Utf8Assembler;
 use edge_infer_rkllm_sys as sys;
 
 #[derive(Default)]
 struct Entry {
-    waiting: Waiting,
-    utf8: Utf8Assembler,
+    text: RunText,
     perf: Option<PerfStats>,
-    trailing: Vec<u8>,
+    trailing: String,
     done: bool,
 }
 
@@ -27,10 +25,7 @@ impl Entry {
             return;
         }
         self.done = true;
-        let held = self.waiting.finish();
-        let (_, mut t) = self.utf8.push(&held);
-        t.extend(self.utf8.finish());
-        self.trailing = t;
+        self.trailing = self.text.finish();
     }
 }
 
@@ -98,14 +93,12 @@ impl Llm {
                 }
                 // SAFETY: as above, for this entry's pointers.
                 let view = unsafe { ResultView::new(r) };
-                let bytes = e.waiting.take(state, view.bytes);
-                let (text, invalid) = e.utf8.push(&bytes);
-                if text.is_empty() && invalid.is_empty() {
+                let text = e.text.take(state, view.bytes);
+                if text.is_empty() {
                     continue;
                 }
                 let chunk = Chunk {
-                    text: &text,
-                    invalid: &invalid,
+                    text,
                     token_id: r.token_id,
                     logits: None,
                     hidden: None,
@@ -147,7 +140,7 @@ impl Llm {
                     perf: e.perf,
                     paused,
                     aborted: served.aborted,
-                    trailing_invalid: e.trailing,
+                    trailing_text: e.trailing,
                 }
             })
             .collect())
@@ -164,6 +157,13 @@ impl Llm {
             texts[i].push_str(c.text());
             Control::Continue
         })?;
-        Ok(texts.into_iter().zip(summaries).collect())
+        Ok(texts
+            .into_iter()
+            .zip(summaries)
+            .map(|(mut t, s)| {
+                t.push_str(&s.trailing_text);
+                (t, s)
+            })
+            .collect())
     }
 }

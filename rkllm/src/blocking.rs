@@ -4,7 +4,7 @@
 //! runtime's thread waits in the callback, so borrowed buffers stay valid while the user
 //! looks at them. Panics are caught there and reported after the run.
 use crate::abort::{join_pending_aborts, RunId};
-use crate::callback::{panic_message, CtxHeader, ResultView, Waiting};
+use crate::callback::{panic_message, CtxHeader, ResultView, RunText};
 use crate::chunk::{Chunk, Control};
 use crate::error::{Error, Result};
 use crate::input::Input;
@@ -12,7 +12,6 @@ use crate::llm::Llm;
 use crate::options::RunOptions;
 use crate::prepared::{prepare, Prepared};
 use crate::summary::{PerfStats, RunSummary};
-use crate::utf8::Utf8Assembler;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use edge_infer_rkllm_sys as sys;
 use std::ffi::{c_int, c_void};
@@ -141,34 +140,28 @@ pub(crate) fn serve(
 
 /// State of one blocking run's text, on the calling thread.
 struct Pump {
-    waiting: Waiting,
-    utf8: Utf8Assembler,
+    text: RunText,
     panic: Option<String>,
     perf: Option<PerfStats>,
     error_state: bool,
     paused: bool,
-    trailing: Vec<u8>,
+    trailing: String,
 }
 
 impl Pump {
     fn new() -> Pump {
         Pump {
-            waiting: Waiting::default(),
-            utf8: Utf8Assembler::default(),
+            text: RunText::default(),
             panic: None,
             perf: None,
             error_state: false,
             paused: false,
-            trailing: Vec::new(),
+            trailing: String::new(),
         }
     }
 
     fn end(&mut self) {
-        let held = self.waiting.finish();
-        let (_, invalid) = self.utf8.push(&held);
-        let mut t = invalid;
-        t.extend(self.utf8.finish());
-        self.trailing = t;
+        self.trailing = self.text.finish();
     }
 
     fn handle<F>(
@@ -205,18 +198,12 @@ impl Pump {
                 // SAFETY: see above.
                 let view = unsafe { ResultView::new(r) };
                 llm.facts.learn(&view);
-                let bytes = self.waiting.take(state, view.bytes);
-                let (text, invalid) = self.utf8.push(&bytes);
-                if text.is_empty()
-                    && invalid.is_empty()
-                    && view.logits.is_none()
-                    && view.hidden.is_none()
-                {
+                let text = self.text.take(state, view.bytes);
+                if text.is_empty() && view.logits.is_none() && view.hidden.is_none() {
                     return sys::RKLLM_CALLBACK_CONTINUE; // nothing complete yet
                 }
                 let chunk = Chunk {
-                    text: &text,
-                    invalid: &invalid,
+                    text,
                     token_id: r.token_id,
                     logits: view.logits,
                     hidden: view.hidden,
@@ -290,7 +277,7 @@ impl Llm {
             perf: pump.perf,
             paused: pump.paused,
             aborted: served.aborted,
-            trailing_invalid: pump.trailing,
+            trailing_text: pump.trailing,
         })
     }
 
@@ -301,6 +288,7 @@ impl Llm {
             text.push_str(c.text());
             Control::Continue
         })?;
+        text.push_str(&summary.trailing_text);
         Ok((text, summary))
     }
 }

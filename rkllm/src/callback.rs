@@ -1,6 +1,7 @@
 //! The one result callback registered at init, the header every run's userdata starts
 //! with (it names the run's own handler), and what a single result holds.
 use crate::chunk::Floats;
+use edge_infer_base::text::Utf8Decoder;
 use edge_infer_rkllm_sys as sys;
 use std::any::Any;
 use std::ffi::{c_int, c_void, CStr};
@@ -47,21 +48,54 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
         .unwrap_or_else(|| "non-string panic payload".into())
 }
 
+/// One run's text on its way from the runtime's calls to whole characters: WAITING calls
+/// folded ([`Waiting`]), then edge-infer-base's UTF-8 decoder, so the NPU path follows the
+/// invalid-byte policy of every backend (one U+FFFD per invalid sequence, and one for a
+/// character the run cut off). The text buffer is reused from call to call.
+#[derive(Debug, Default)]
+pub(crate) struct RunText {
+    waiting: Waiting,
+    utf8: Utf8Decoder,
+    buf: String,
+}
+
+impl RunText {
+    /// The characters that this call completes (possibly none).
+    pub(crate) fn take(&mut self, state: c_int, bytes: &[u8]) -> &str {
+        let RunText { waiting, utf8, buf } = self;
+        buf.clear();
+        utf8.push(&waiting.take(state, bytes), |s| buf.push_str(s));
+        buf
+    }
+
+    /// Ends the run's text: U+FFFD for a character left unfinished, else nothing.
+    pub(crate) fn finish(&mut self) -> String {
+        let RunText { waiting, utf8, .. } = self;
+        let mut tail = String::new();
+        utf8.push(&waiting.finish(), |s| tail.push_str(s));
+        utf8.finish(|s| tail.push_str(s));
+        tail
+    }
+}
+
 /// The runtime's WAITING protocol: a character's bytes split over calls. Whether a WAITING
 /// call carries the first bytes (and NORMAL the rest), repeats them in the next call, or
 /// carries nothing (NORMAL then has the whole character) is not documented; all three are
 /// read right. The byte a character starts with can never continue one, so a call that
 /// starts with the bytes held so far repeats them.
 #[derive(Debug, Default)]
-pub(crate) struct Waiting {
+struct Waiting {
     held: Vec<u8>,
 }
 
 impl Waiting {
     /// Bytes for the UTF-8 assembler from one call (empty while a character is split).
-    pub(crate) fn take<'a>(&mut self, state: c_int, bytes: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+    fn take<'a>(&mut self, state: c_int, bytes: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
         use std::borrow::Cow;
-        let repeats = !self.held.is_empty() && bytes.starts_with(&self.held);
+        // A repeat starts where the held bytes start; a held run that begins with a
+        // continuation byte (invalid there) could be matched by a continuation: not a repeat.
+        let repeats =
+            self.held.first().is_some_and(|&b| b & 0xC0 != 0x80) && bytes.starts_with(&self.held);
         if state == sys::RKLLM_RUN_WAITING {
             if repeats {
                 self.held.clear();
@@ -79,7 +113,7 @@ impl Waiting {
     }
 
     /// Bytes still held at the end of a run.
-    pub(crate) fn finish(&mut self) -> Vec<u8> {
+    fn finish(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.held)
     }
 }
@@ -172,10 +206,74 @@ mod tests {
             feed(&[(N, b"a"), (W, b""), (W, b""), (N, crab), (N, b"b")]),
             want
         );
-        // a run cut inside a character keeps its first bytes for trailing_invalid
+        // a run cut inside a character keeps its first bytes (RunText makes them U+FFFD)
         assert_eq!(
             feed(&[(N, b"a"), (W, &crab[..1])]),
             [b"a".as_slice(), &crab[..1]].concat()
         );
+    }
+
+    #[test]
+    fn run_text_follows_the_shared_invalid_byte_policy() {
+        let crab = "🦀".as_bytes();
+        let mut t = RunText::default();
+        assert_eq!(t.take(N, b"a\xFFb"), "a\u{FFFD}b");
+        assert_eq!(t.take(W, &crab[..2]), "");
+        assert_eq!(t.take(N, &crab[2..]), "🦀");
+        assert_eq!(t.take(N, b"\xC3"), "");
+        assert_eq!(t.finish(), "\u{FFFD}");
+        // A run cut inside a WAITING character.
+        assert_eq!(t.take(W, &crab[..1]), "");
+        assert_eq!(t.finish(), "\u{FFFD}");
+        assert_eq!(t.finish(), "");
+    }
+
+    // The oracle the CPU path's text is held to as well (edge-infer-base's
+    // tests/text_splits.rs): whatever the split, the text is from_utf8_lossy of the stream.
+    fn stream() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let atom = prop_oneof![
+            "[a-z <>]{1,3}".prop_map(String::into_bytes),
+            Just("é".as_bytes().to_vec()),
+            Just("🦀".as_bytes().to_vec()),
+            Just(vec![0xFF]),
+            Just(vec![0xC3]),
+            Just(vec![0xF0, 0x9F, 0xA6]),
+            Just(vec![0x80]),
+        ];
+        proptest::collection::vec(atom, 0..30).prop_map(|v| v.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        /// Calls as the runtime makes them: a call that ends inside a character the stream
+        /// completes is WAITING (carrying its bytes, the `split` variant), the others
+        /// NORMAL. (After a truncated sequence, a call that starts with the same bytes reads
+        /// as a repeat: see [`Waiting`].)
+        #[test]
+        fn any_split_into_calls_gives_the_lossy_text(
+            bytes in stream(),
+            cuts in proptest::collection::btree_set(0usize..200, 0..20),
+        ) {
+            let mut inside = std::collections::HashSet::new();
+            let mut at = 0;
+            for chunk in bytes.utf8_chunks() {
+                for (i, ch) in chunk.valid().char_indices() {
+                    inside.extend((1..ch.len_utf8()).map(|k| at + i + k));
+                }
+                at += chunk.valid().len() + chunk.invalid().len();
+            }
+            let mut t = RunText::default();
+            let mut text = String::new();
+            let mut from = 0;
+            for c in cuts.into_iter().filter(|&c| c < bytes.len()).chain([bytes.len()]) {
+                let state = if inside.contains(&c) { W } else { N };
+                text.push_str(t.take(state, &bytes[from..c]));
+                from = c;
+            }
+            text.push_str(&t.finish());
+            proptest::prop_assert_eq!(text, String::from_utf8_lossy(&bytes).into_owned());
+        }
     }
 }

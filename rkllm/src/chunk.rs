@@ -91,11 +91,11 @@ pub struct OwnedFloats {
 ///
 /// The runtime splits a multi-byte character over several calls (its WAITING state); those
 /// calls are folded into the one that completes the character, so every chunk's text is
-/// whole characters.
+/// whole characters. Bytes that can never be UTF-8 become U+FFFD, one per invalid
+/// sequence, as on every edge-infer backend (edge-infer-base's `text` module).
 #[derive(Debug, Clone, Copy)]
 pub struct Chunk<'a> {
     pub(crate) text: &'a str,
-    pub(crate) invalid: &'a [u8],
     pub(crate) token_id: i32,
     pub(crate) logits: Option<Floats<'a>>,
     pub(crate) hidden: Option<Floats<'a>>,
@@ -105,10 +105,6 @@ impl<'a> Chunk<'a> {
     /// Characters completed by this call.
     pub fn text(&self) -> &'a str {
         self.text
-    }
-    /// Bytes that can never form valid UTF-8 (reported, not replaced).
-    pub fn invalid_bytes(&self) -> &'a [u8] {
-        self.invalid
     }
     /// The token id.
     pub fn token_id(&self) -> i32 {

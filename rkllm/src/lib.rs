@@ -59,7 +59,6 @@ mod summary;
 #[cfg(feature = "tokenizer")]
 pub mod tokenizer;
 pub mod tools;
-mod utf8;
 mod version;
 
 pub use abort::AbortHandle;

@@ -67,9 +67,11 @@ pub struct RunSummary {
     pub paused: bool,
     /// This run was aborted (by its own abort, never another run's).
     pub aborted: bool,
-    /// An incomplete character left when the run ended or paused (its first bytes; not
-    /// valid UTF-8 on their own, not replaced).
-    pub trailing_invalid: Vec<u8>,
+    /// Text that only the end of the run completed: one U+FFFD when the run ended or paused
+    /// inside a character (edge-infer-base's invalid-byte policy), else empty.
+    /// [`Llm::generate`](crate::Llm::generate) appends it; a [`Llm::run`](crate::Llm::run)
+    /// callback never sees it.
+    pub trailing_text: String,
 }
 
 /// Events of an asynchronous run, owned (the runtime's buffers are copied).
@@ -78,8 +80,6 @@ pub struct RunSummary {
 pub enum AsyncEvent {
     /// Completed text of one or more tokens.
     Text { text: String, token_id: i32 },
-    /// Bytes that can never form valid UTF-8.
-    InvalidBytes(Vec<u8>),
     /// Logits (in [`InferMode::Logits`](crate::InferMode::Logits)).
     Logits(OwnedFloats),
     /// Last hidden layer (in [`InferMode::LastHiddenLayer`](crate::InferMode::LastHiddenLayer)).
