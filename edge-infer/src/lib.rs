@@ -46,8 +46,10 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod backend_kind;
+mod cancel;
 mod config;
 mod error;
+mod event;
 mod generator;
 mod llama;
 mod memory;
@@ -58,24 +60,26 @@ mod request;
 mod router;
 mod runtime;
 mod session;
-#[cfg(feature = "async")]
+mod stats;
 mod stream;
 mod tools;
 mod worker;
 
+pub use cancel::CancelHandle;
 pub use config::{BackendKind, ModelConfig, Registry, DEFAULT_MODEL_FILE};
 pub use error::{Error, ModelError, Result, Skipped};
-pub use generator::{
-    CancelHandle, Completion, Event, EventStream, Generator, ModelInfo, Stats, StopReason,
-};
+pub use event::{Completion, Event};
+pub use generator::{Generator, ModelInfo};
 pub use memory::{EstimateSource, MemoryEstimate};
 pub use reasoning::{Markers, ReasoningMode};
 pub use request::{ContextPolicy, Message, Request, Role, Sampling};
 pub use router::{RouteReport, Routed};
 pub use runtime::RuntimeSettings;
 pub use session::ChatSession;
+pub use stats::{Stats, StopReason};
 #[cfg(feature = "async")]
 pub use stream::AsyncEventStream;
+pub use stream::EventStream;
 pub use tools::{ResponseFormat, Tool, ToolCall, ToolChoice, Warning};
 
 /// Compile-time checks of the documented thread-safety.

@@ -28,15 +28,17 @@ use edge_infer_llama::{
     ContextParams, GenerateOptions, Model, ModelParams, Prompt, ReasoningFormat, Token,
 };
 
+use crate::cancel::CancelHandle;
 use crate::config::{BackendKind, ModelConfig};
 use crate::error::{Error, ModelError, Result};
+use crate::event::Event;
 use crate::generator::backend::Backend;
-use crate::generator::{
-    peak_rss_bytes, CancelHandle, Event, EventSender, Generator, ModelInfo, Stats, StopReason,
-};
+use crate::generator::{Generator, ModelInfo};
 use crate::output::{Output, Parse};
 use crate::reasoning::{Markers, ReasoningMode};
 use crate::request::{oldest_turn, ContextPolicy, Message, Request};
+use crate::stats::{peak_rss_bytes, Stats, StopReason};
+use crate::stream::EventSender;
 use crate::worker::{Job, Worker};
 
 /// A llama.cpp model with its own context on a worker thread.

@@ -36,13 +36,17 @@ use crossbeam_channel::Receiver;
 use edge_infer_llama::{ChatMessage, ChatRequest, ChatStream, ChatTemplate, ReasoningFormat};
 use edge_infer_rkllm::{Abi, Control, FileCheck, Input, Llm, Problem, RunOptions, Runtime};
 
+use crate::cancel::CancelHandle;
 use crate::config::{resolve_path, BackendKind, ModelConfig};
 use crate::error::{Error, ModelError, Result};
+use crate::event::Event;
 use crate::generator::backend::Backend;
-use crate::generator::{CancelHandle, Event, EventSender, Generator, ModelInfo, Stats, StopReason};
+use crate::generator::{Generator, ModelInfo};
 use crate::output::{Output, Parse};
 use crate::reasoning::ReasoningMode;
 use crate::request::{oldest_turn, ContextPolicy, Message, Request, Role};
+use crate::stats::{Stats, StopReason};
+use crate::stream::EventSender;
 use crate::tools::Tool;
 use crate::worker::{Job, Worker};
 

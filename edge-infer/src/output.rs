@@ -6,8 +6,9 @@
 use edge_infer_base::text::{Scan, Scanner};
 use edge_infer_llama::{ChatDelta, ChatStream};
 
-use crate::generator::{Event, EventSender};
+use crate::event::Event;
 use crate::reasoning::{Markers, Piece, ReasoningMode, ReasoningSplitter};
+use crate::stream::EventSender;
 use crate::tools::{ToolCall, Warning};
 
 /// Finds stop strings in streamed text, holding back any tail that may start one: the

@@ -3,8 +3,10 @@
 use std::ops::ControlFlow;
 
 use crate::error::{Error, Result};
-use crate::generator::{Completion, Event, Generator, Stats};
+use crate::event::{Completion, Event};
+use crate::generator::Generator;
 use crate::request::{ContextPolicy, Message, Request, Role};
+use crate::stats::Stats;
 use crate::Sampling;
 
 /// What the model is asked when a conversation is folded.

@@ -5,9 +5,11 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::cancel::CancelHandle;
 use crate::error::{Error, ModelError, Result};
-use crate::generator::{CancelHandle, EventSender, ModelInfo};
+use crate::generator::ModelInfo;
 use crate::request::Request;
+use crate::stream::EventSender;
 
 /// Work for a backend's thread.
 pub(crate) enum Job {
