@@ -34,6 +34,7 @@ fn host_flags() -> Vec<String> {
         .unwrap_or_default()
 }
 
+#[cfg(target_arch = "x86_64")]
 fn enabled() -> Vec<String> {
     edge_infer_llama::cpu_features()
         .into_iter()
