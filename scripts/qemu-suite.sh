@@ -8,8 +8,9 @@
 #    test double, whose real runtime only exists on aarch64, the bindings, every unit
 #    test) and the llama.cpp FFI tests on the default model;
 #  - the rest is split into N shards by a hash of each test's name (stable as tests come
-#    and go), and a run takes one of them. CI picks shard (commit count mod N) + 1, so N
-#    consecutive commits cover every test; `--all` runs every shard;
+#    and go), and a run takes one of them: CI picks shard (commit count mod N) + 1 of the
+#    head it runs on, so the shards rotate as main moves. No single run proves them all,
+#    and heads N commits apart get the same shard; `--all` (before a release) runs all;
 #  - one test runs only with `--all`: the context-folding conversation of edge-infer's chat
 #    suite generates several turns and took over 900 s under qemu alone. It is Rust logic
 #    over the decode that the other tests cover; the native suite runs it every time.

@@ -434,6 +434,7 @@ impl Slot {
             crate::metrics::queue_depth(&self.name, inner.queued);
         }
         let waited = job.enqueued.elapsed();
+        let mut last = None;
         if job.cancelled.load(Ordering::Acquire) {
             tracing::debug!(request_id = %job.request_id, "client left while queued");
         } else if self.shutting_down.load(Ordering::Acquire) {
@@ -444,23 +445,32 @@ impl Slot {
                 id: job.id,
                 cancel: generator.cancel_handle(),
             });
-            self.generate(generator, &job, waited);
+            last = self.generate(generator, &job, waited);
             *self.running.lock() = None;
             let ms = start.elapsed().as_secs_f64() * 1e3;
             let mut mean = self.service_ms.lock();
             *mean = Some(mean.map_or(ms, |m| 0.7 * m + 0.3 * ms));
         }
+        // Idle before the last event goes out: a client that sends its next request the
+        // moment this one is answered finds the model free (not a 429 under --queue-size 0).
         self.inner.lock().busy = false;
+        if let Some(item) = last {
+            let _ = job.tx.send(item);
+        }
     }
 
-    fn generate(&self, generator: &mut Box<dyn Generator>, job: &Job, waited: Duration) {
+    /// Streams the generation to the job's client; returns its last item (`Done` or the
+    /// error), for the caller to send once the slot is free.
+    fn generate(
+        &self,
+        generator: &mut Box<dyn Generator>,
+        job: &Job,
+        waited: Duration,
+    ) -> Option<Item> {
         let _ = job.tx.send(Item::Started(waited));
         let stream = match generator.stream(&job.request) {
             Ok(s) => s,
-            Err(e) => {
-                let _ = job.tx.send(Item::Failed(e.into()));
-                return;
-            }
+            Err(e) => return Some(Item::Failed(e.into())),
         };
         let cancel = stream.cancel_handle();
         // Once the client is gone the generation is cancelled, and its remaining events
@@ -476,22 +486,16 @@ impl Slot {
                     if gone {
                         crate::metrics::cancelled(&self.name, "client_gone");
                         tracing::info!(request_id = %job.request_id, model = %self.name, generated = stats.generated_tokens, "cancelled: the client went away");
-                    } else {
-                        let _ = job.tx.send(Item::Event(Event::Done(stats)));
+                        return None;
                     }
-                    break;
+                    return Some(Item::Event(Event::Done(stats)));
                 }
                 Ok(e) => {
                     if !gone && job.tx.send(Item::Event(e)).is_err() {
                         gone = true;
                     }
                 }
-                Err(e) => {
-                    if !gone {
-                        let _ = job.tx.send(Item::Failed(e.into()));
-                    }
-                    break;
-                }
+                Err(e) => return (!gone).then(|| Item::Failed(e.into())),
             }
             if !gone && job.cancelled.load(Ordering::Acquire) {
                 gone = true;
@@ -500,5 +504,6 @@ impl Slot {
                 cancel.cancel();
             }
         }
+        None
     }
 }
