@@ -199,6 +199,10 @@ fn main() -> anyhow::Result<()> {
                     .fold(0f32, f32::max);
                 let kl = kl_divergence(&ra.first_logits, &rb.first_logits);
                 let top1 = argmax(&ra.first_logits) == argmax(&rb.first_logits);
+                // A first-position near-tie may pick either top-1 (seen on an AMD EPYC host:
+                // top-2 gaps 0.046 / 0.305), like any later near-tie.
+                let gap0 = |r: &Run| r.top2.first().map_or(f32::MAX, |t| t[0].1 - t[1].1);
+                let first_tie = gap0(ra) < tie_gap && gap0(rb) < tie_gap;
                 (worst, worst_kl) = (worst.max(max_diff), worst_kl.max(kl));
                 let n = ra.tokens.len();
                 let verdict = if same == n && n == rb.tokens.len() {
@@ -222,9 +226,13 @@ fn main() -> anyhow::Result<()> {
                     n,
                     max_diff,
                     kl,
-                    if top1 { "same" } else { "DIFFERENT" }
+                    match (top1, first_tie) {
+                        (true, _) => "same",
+                        (false, true) => "different at a near-tie",
+                        (false, false) => "DIFFERENT",
+                    }
                 );
-                ok &= top1 && ra.first_logits.len() == rb.first_logits.len();
+                ok &= (top1 || first_tie) && ra.first_logits.len() == rb.first_logits.len();
             }
             ok &= worst <= tol && worst_kl <= kl_tol && agreeing >= min_agree;
             println!(
