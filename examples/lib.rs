@@ -21,7 +21,7 @@ pub fn fetch_default_model_for(registry: &edge_infer::Registry) -> anyhow::Resul
     let uses_default = registry.models().iter().any(|m| {
         registry
             .model(m)
-            .is_some_and(|c| c.file == edge_infer::DEFAULT_MODEL_FILE)
+            .is_some_and(|c| c.file() == edge_infer::DEFAULT_MODEL_FILE)
     });
     if uses_default {
         xtask::default_model()?;

@@ -1,19 +1,52 @@
 //! Stopping a generation from any thread.
+//!
+//! Every generation has its own flag. A stream's handle cancels that generation only, so
+//! a stream that is dropped without waiting (the async one) can never cancel the
+//! generation after it. The backend is interrupted mid-step only while the cancelled
+//! generation is the one running, under the lock its start takes.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-/// Stops the generation in progress from any thread; works the same on every backend.
-/// `Send + Sync`, cheap to clone. A cancel before a generation starts stops it at once;
-/// each new generation (each [`Generator::stream`] call) starts uncancelled.
+/// Stops a generation from any thread; works the same on every backend. `Send + Sync`,
+/// cheap to clone.
+///
+/// A stream's handle ([`EventStream::cancel_handle`](crate::EventStream::cancel_handle))
+/// stops that stream's generation, also before it has started. A generator's handle
+/// ([`Generator::cancel_handle`](crate::Generator::cancel_handle)) stops the generation it
+/// was last asked for, if that is still queued or running. Each generation starts
+/// uncancelled.
 #[derive(Clone)]
 pub struct CancelHandle {
-    inner: Arc<CancelInner>,
+    target: Target,
 }
 
-struct CancelInner {
+#[derive(Clone)]
+enum Target {
+    Run(Arc<Run>),
+    Latest(Arc<Runs>),
+}
+
+/// One generation's flag.
+struct Run {
     flag: AtomicBool,
-    hook: Box<dyn Fn() + Send + Sync>,
+    id: u64,
+    runs: Arc<Runs>,
+}
+
+/// A backend's generations: which one is running, which was submitted last, and how to
+/// interrupt the backend mid-step.
+pub(crate) struct Runs {
+    state: Mutex<RunState>,
+    interrupt: Box<dyn Fn() + Send + Sync>,
+}
+
+#[derive(Default)]
+struct RunState {
+    next_id: u64,
+    /// The generation running on the backend's thread, 0 when none.
+    active: u64,
+    latest: Weak<Run>,
 }
 
 impl std::fmt::Debug for CancelHandle {
@@ -24,36 +57,165 @@ impl std::fmt::Debug for CancelHandle {
     }
 }
 
-impl CancelHandle {
-    /// A handle that also calls `hook` on cancel (to interrupt the backend mid-step).
-    pub(crate) fn with_hook(hook: impl Fn() + Send + Sync + 'static) -> Self {
+impl Runs {
+    /// The generations of a backend that `interrupt` stops mid-step.
+    pub(crate) fn new(interrupt: impl Fn() + Send + Sync + 'static) -> Arc<Self> {
+        Arc::new(Runs {
+            state: Mutex::new(RunState::default()),
+            interrupt: Box::new(interrupt),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, RunState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new generation's handle; the generator's handle now points at it.
+    pub(crate) fn start(self: &Arc<Self>) -> CancelHandle {
+        let mut st = self.lock();
+        st.next_id += 1;
+        let run = Arc::new(Run {
+            flag: AtomicBool::new(false),
+            id: st.next_id,
+            runs: self.clone(),
+        });
+        st.latest = Arc::downgrade(&run);
         CancelHandle {
-            inner: Arc::new(CancelInner {
-                flag: AtomicBool::new(false),
-                hook: Box::new(hook),
-            }),
+            target: Target::Run(run),
         }
     }
-    /// A handle with no backend hook (for generators that only poll the flag).
+
+    /// The generator's handle: it cancels the latest generation.
+    pub(crate) fn latest(self: &Arc<Self>) -> CancelHandle {
+        CancelHandle {
+            target: Target::Latest(self.clone()),
+        }
+    }
+}
+
+impl Run {
+    fn cancel(&self) {
+        self.flag.store(true, Ordering::Release);
+        let st = self.runs.lock();
+        if st.active == self.id {
+            (self.runs.interrupt)();
+        }
+    }
+}
+
+/// The backend's thread runs this generation until the guard drops.
+pub(crate) struct Active<'a>(Option<&'a Run>);
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        if let Some(run) = self.0 {
+            let mut st = run.runs.lock();
+            if st.active == run.id {
+                st.active = 0;
+            }
+        }
+    }
+}
+
+impl CancelHandle {
+    /// A handle that no backend watches: a flag for code of your own that polls
+    /// [`is_cancelled`](Self::is_cancelled).
     pub fn new() -> Self {
-        Self::with_hook(|| {})
+        Runs::new(|| {}).start()
     }
-    /// Requests that the generation in progress stop.
+
+    /// Requests that the generation stop.
     pub fn cancel(&self) {
-        self.inner.flag.store(true, Ordering::Release);
-        (self.inner.hook)();
+        match &self.target {
+            Target::Run(run) => run.cancel(),
+            Target::Latest(runs) => {
+                let latest = runs.lock().latest.upgrade();
+                if let Some(run) = latest {
+                    run.cancel();
+                }
+            }
+        }
     }
+
     /// Whether a cancel is pending.
     pub fn is_cancelled(&self) -> bool {
-        self.inner.flag.load(Ordering::Acquire)
+        match &self.target {
+            Target::Run(run) => run.flag.load(Ordering::Acquire),
+            Target::Latest(runs) => runs
+                .lock()
+                .latest
+                .upgrade()
+                .is_some_and(|r| r.flag.load(Ordering::Acquire)),
+        }
     }
-    pub(crate) fn reset(&self) {
-        self.inner.flag.store(false, Ordering::Release);
+
+    /// Marks this generation as the one the backend's thread runs, until the guard drops;
+    /// only then does a cancel interrupt the backend.
+    pub(crate) fn activate(&self) -> Active<'_> {
+        match &self.target {
+            Target::Run(run) => {
+                run.runs.lock().active = run.id;
+                Active(Some(run))
+            }
+            Target::Latest(_) => Active(None),
+        }
     }
 }
 
 impl Default for CancelHandle {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    fn counting() -> (Arc<Runs>, Arc<AtomicUsize>) {
+        let n = Arc::new(AtomicUsize::new(0));
+        let m = n.clone();
+        let runs = Runs::new(move || {
+            m.fetch_add(1, Ordering::SeqCst);
+        });
+        (runs, n)
+    }
+
+    #[test]
+    fn a_cancel_interrupts_only_the_generation_it_names_while_that_one_runs() {
+        let (runs, interrupts) = counting();
+        let first = runs.start();
+        let second = runs.start();
+        // The first is still running when its (dropped) stream cancels it.
+        let active = first.activate();
+        first.cancel();
+        assert_eq!(interrupts.load(Ordering::SeqCst), 1);
+        assert!(first.is_cancelled() && !second.is_cancelled());
+        drop(active);
+        // Finished: cancelling it again cannot interrupt the second.
+        let active = second.activate();
+        first.cancel();
+        assert_eq!(interrupts.load(Ordering::SeqCst), 1);
+        assert!(!second.is_cancelled());
+        second.cancel();
+        assert_eq!(interrupts.load(Ordering::SeqCst), 2);
+        drop(active);
+    }
+
+    #[test]
+    fn the_generators_handle_cancels_the_latest_generation() {
+        let (runs, interrupts) = counting();
+        let g = runs.latest();
+        g.cancel(); // nothing submitted: a no-op
+        assert!(!g.is_cancelled());
+        let first = runs.start();
+        let second = runs.start();
+        g.cancel();
+        assert!(g.is_cancelled() && second.is_cancelled() && !first.is_cancelled());
+        // Queued, not running: no interrupt.
+        assert_eq!(interrupts.load(Ordering::SeqCst), 0);
+        drop(second);
+        assert!(!g.is_cancelled(), "the latest generation is gone");
     }
 }

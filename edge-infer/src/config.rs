@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use edge_infer_llama::{FlashAttention, KvLayers, KvType};
 use serde::Deserialize;
 
 pub use crate::backend_kind::BackendKind;
@@ -14,71 +15,292 @@ use crate::error::{Error, Result};
 /// first use; `EDGE_INFER_MODEL` overrides it).
 pub const DEFAULT_MODEL_FILE: &str = "default";
 
-/// One model of the registry. Fields that belong to the other backend are refused.
+/// One model of the registry: a llama.cpp model or an RKLLM model, each with the settings
+/// of its backend only, typed.
+///
+/// In TOML, `backend = "llama"` or `"rkllm"` picks the variant, and a field of the other
+/// backend is an error that names it.
+///
+/// ```
+/// use edge_infer::{KvType, LlamaModel, ModelConfig, Registry};
+/// let mut m = LlamaModel::new("default");
+/// m.context = Some(2048);
+/// m.cache_type_k = Some(KvType::Q8_0);
+/// let mut r = Registry::builtin();
+/// r.set_model("small", m.into())?;
+/// assert_eq!(r.model("small").unwrap().context_len(), 2048);
+/// # Ok::<(), edge_infer::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelConfig {
-    /// `llama` or `rkllm`.
-    pub backend: BackendKind,
-    /// The model file: absolute, relative to the registry file, `~/...`, or `"default"`.
+#[serde(try_from = "RawModel")]
+#[non_exhaustive]
+pub enum ModelConfig {
+    /// `backend = "llama"`: a GGUF file on llama.cpp.
+    Llama(LlamaModel),
+    /// `backend = "rkllm"`: an `.rkllm` file on Rockchip's runtime.
+    Rkllm(RkllmModel),
+}
+
+/// A llama.cpp model's settings (`backend = "llama"`). `None` means the default.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct LlamaModel {
+    /// The GGUF file: absolute, relative to the registry file, `~/...`, or `"default"`
+    /// (the default test model).
     pub file: String,
     /// Free text shown by the router (e.g. what the model is and why it is here).
-    #[serde(default)]
     pub description: Option<String>,
-    /// Context window in tokens (llama.cpp `n_ctx`, RKLLM `max_context_len`). Default 4096.
-    #[serde(default)]
+    /// Context window in tokens (`n_ctx`). Default 4096.
     pub context: Option<u32>,
-    /// llama.cpp: generation threads. Default: the number of cores in `cores`.
-    #[serde(default)]
+    /// Generation threads. Default: the number of cores in `cores`.
     pub threads: Option<u32>,
-    /// llama.cpp: CPUs the generation thread (and so llama.cpp's OpenMP workers) is pinned
-    /// to. Default: the big cores from `/sys/devices/system/cpu/cpu*/cpu_capacity` (4–7 on
+    /// CPUs the generation thread (and so llama.cpp's OpenMP workers) is pinned to.
+    /// Default: the big cores from `/sys/devices/system/cpu/cpu*/cpu_capacity` (4–7 on
     /// RK3588); no pinning when the kernel reports no capacities. `[]` turns pinning off.
-    #[serde(default)]
     pub cores: Option<Vec<usize>>,
-    /// llama.cpp: K cache type (`f16`, `q8_0`, `q4_0`, ...). Default `f16`.
-    #[serde(default)]
-    pub cache_type_k: Option<String>,
-    /// llama.cpp: V cache type (quantized needs flash attention). Default `f16`.
-    #[serde(default)]
-    pub cache_type_v: Option<String>,
-    /// llama.cpp: per-layer K/V types, overriding `cache_type_k`/`cache_type_v`:
+    /// K cache type (`f16`, `q8_0`, `q4_0`, ...). Default `f16`.
+    pub cache_type_k: Option<KvType>,
+    /// V cache type (quantized needs flash attention). Default `f16`.
+    pub cache_type_v: Option<KvType>,
+    /// Per-layer K/V types, overriding `cache_type_k`/`cache_type_v`:
     /// `"hybrid:SPLIT:EARLY:LATE"` (layers `0..SPLIT` in EARLY, the rest in LATE, e.g.
     /// `"hybrid:6:q8_0:q4_0"`), `"table:T,T,..."` (one entry per layer, `K/V` or one
     /// type for both), or `"uniform"`. Measured quality and memory: docs/KV_CACHE.md.
     /// Default `uniform`.
-    #[serde(default)]
-    pub cache_layers: Option<String>,
-    /// llama.cpp: `auto`, `on` or `off`. Default `auto`.
-    #[serde(default)]
-    pub flash_attention: Option<String>,
-    /// llama.cpp: keep the whole context in sliding-window layers (Gemma 3 and others) so
-    /// a chat's history can be reused at any point. Default `true`.
-    #[serde(default)]
+    pub cache_layers: Option<KvLayers>,
+    /// `auto`, `on` or `off`. Default `auto`.
+    pub flash_attention: Option<FlashAttention>,
+    /// Keep the whole context in sliding-window layers (Gemma 3 and others) so a chat's
+    /// history can be reused at any point. Default `true`.
     pub swa_full: Option<bool>,
-    /// The chat template (a Jinja file, as in a model's `chat_template.jinja`), relative to the
-    /// registry file. llama.cpp: overrides the GGUF's own template. RKLLM: the runtime
-    /// renders prompts itself, and `.rkllm` files carry no Jinja; this template gives the
-    /// reply's format, so that tool calls and reasoning are parsed as on the CPU.
-    #[serde(default)]
+    /// A Jinja chat template file (as in a model's `chat_template.jinja`), relative to the
+    /// registry file, used instead of the GGUF's own.
     pub chat_template: Option<String>,
-    /// RKLLM: CPUs the runtime may use, as a bit mask. Default `0xF0` (RK3588's A76 cores).
-    #[serde(default)]
+}
+
+/// An RKLLM model's settings (`backend = "rkllm"`). `None` means the default.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RkllmModel {
+    /// The `.rkllm` file: absolute, relative to the registry file, or `~/...`.
+    pub file: String,
+    /// Free text shown by the router.
+    pub description: Option<String>,
+    /// Context window in tokens (`max_context_len`). Default 4096.
+    pub context: Option<u32>,
+    /// CPUs the runtime may use, as a bit mask. Default `0xF0` (RK3588's A76 cores).
     pub cpu_mask: Option<u32>,
-    /// RKLLM: the `librkllmrt.so` to load. Default: the system's (linked or found by the
-    /// dynamic loader).
-    #[serde(default)]
+    /// The `librkllmrt.so` to load. Default: the system's (linked or found by the dynamic
+    /// loader).
     pub runtime: Option<String>,
-    /// RKLLM: the model's `tokenizer.json`, to count prompt tokens (context policy).
-    #[serde(default)]
+    /// The model's `tokenizer.json`, to count prompt tokens (context policy).
     pub tokenizer: Option<String>,
-    /// RKLLM: text put before each user prompt; with `prompt_postfix`, system prompts are
-    /// set through `rkllm_set_chat_template`.
-    #[serde(default)]
+    /// Text put before each user prompt; with `prompt_postfix`, system prompts are set
+    /// through `rkllm_set_chat_template`.
     pub prompt_prefix: Option<String>,
-    /// RKLLM: text put after each user prompt.
-    #[serde(default)]
+    /// Text put after each user prompt.
     pub prompt_postfix: Option<String>,
+    /// A Jinja chat template file, relative to the registry file. The runtime renders
+    /// prompts itself, and `.rkllm` files carry no Jinja: this template gives the reply's
+    /// format, so that tool calls and reasoning are parsed as on the CPU.
+    pub chat_template: Option<String>,
+}
+
+/// A model table as written. Parsed flat, not as a serde-tagged enum: an internally tagged
+/// enum is buffered before its fields are read, and TOML errors then point at the table's
+/// header instead of the bad line (measured with toml 0.8: `context = "big"` was reported
+/// at line 1 without naming the field, here at its own line).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModel {
+    backend: BackendKind,
+    file: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    context: Option<u32>,
+    #[serde(default)]
+    threads: Option<u32>,
+    #[serde(default)]
+    cores: Option<Vec<usize>>,
+    #[serde(default, deserialize_with = "parsed")]
+    cache_type_k: Option<KvType>,
+    #[serde(default, deserialize_with = "parsed")]
+    cache_type_v: Option<KvType>,
+    #[serde(default, deserialize_with = "parsed")]
+    cache_layers: Option<KvLayers>,
+    #[serde(default, deserialize_with = "parsed")]
+    flash_attention: Option<FlashAttention>,
+    #[serde(default)]
+    swa_full: Option<bool>,
+    #[serde(default)]
+    chat_template: Option<String>,
+    #[serde(default)]
+    cpu_mask: Option<u32>,
+    #[serde(default)]
+    runtime: Option<String>,
+    #[serde(default)]
+    tokenizer: Option<String>,
+    #[serde(default)]
+    prompt_prefix: Option<String>,
+    #[serde(default)]
+    prompt_postfix: Option<String>,
+}
+
+/// A string field through the type's own parser, so that its error (which names the
+/// value and what is accepted) is reported at the field's line.
+fn parsed<'de, D, T>(d: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    Option::<String>::deserialize(d)?
+        .map(|s| s.parse().map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+impl TryFrom<RawModel> for ModelConfig {
+    type Error = String;
+
+    fn try_from(raw: RawModel) -> std::result::Result<Self, String> {
+        // Destructured whole: a new field does not compile until it is given a backend.
+        let RawModel {
+            backend,
+            file,
+            description,
+            context,
+            threads,
+            cores,
+            cache_type_k,
+            cache_type_v,
+            cache_layers,
+            flash_attention,
+            swa_full,
+            chat_template,
+            cpu_mask,
+            runtime,
+            tokenizer,
+            prompt_prefix,
+            prompt_postfix,
+        } = raw;
+        let refuse = |fields: &[(&str, bool)], hint: &str| match fields.iter().find(|f| f.1) {
+            Some((field, _)) => Err(format!("`{field}` is not valid here: {hint}")),
+            None => Ok(()),
+        };
+        let m = match backend {
+            BackendKind::Llama => {
+                refuse(
+                    &[
+                        ("cpu_mask", cpu_mask.is_some()),
+                        ("runtime", runtime.is_some()),
+                        ("tokenizer", tokenizer.is_some()),
+                        ("prompt_prefix", prompt_prefix.is_some()),
+                        ("prompt_postfix", prompt_postfix.is_some()),
+                    ],
+                    "it applies to rkllm models only",
+                )?;
+                ModelConfig::Llama(LlamaModel {
+                    file,
+                    description,
+                    context,
+                    threads,
+                    cores,
+                    cache_type_k,
+                    cache_type_v,
+                    cache_layers,
+                    flash_attention,
+                    swa_full,
+                    chat_template,
+                })
+            }
+            BackendKind::Rkllm => {
+                refuse(
+                    &[
+                        ("threads", threads.is_some()),
+                        ("cores", cores.is_some()),
+                        ("cache_type_k", cache_type_k.is_some()),
+                        ("cache_type_v", cache_type_v.is_some()),
+                        ("cache_layers", cache_layers.is_some()),
+                        ("flash_attention", flash_attention.is_some()),
+                        ("swa_full", swa_full.is_some()),
+                    ],
+                    "it applies to llama models only (RKLLM takes `cpu_mask`)",
+                )?;
+                ModelConfig::Rkllm(RkllmModel {
+                    file,
+                    description,
+                    context,
+                    cpu_mask,
+                    runtime,
+                    tokenizer,
+                    prompt_prefix,
+                    prompt_postfix,
+                    chat_template,
+                })
+            }
+        };
+        m.validate()?;
+        Ok(m)
+    }
+}
+
+impl LlamaModel {
+    /// A llama.cpp model with every setting at its default.
+    pub fn new(file: impl Into<String>) -> Self {
+        LlamaModel {
+            file: file.into(),
+            description: None,
+            context: None,
+            threads: None,
+            cores: None,
+            cache_type_k: None,
+            cache_type_v: None,
+            cache_layers: None,
+            flash_attention: None,
+            swa_full: None,
+            chat_template: None,
+        }
+    }
+
+    /// The context window: `context`, default 4096.
+    pub fn context_len(&self) -> u32 {
+        self.context.unwrap_or(4096)
+    }
+}
+
+impl RkllmModel {
+    /// An RKLLM model with every setting at its default.
+    pub fn new(file: impl Into<String>) -> Self {
+        RkllmModel {
+            file: file.into(),
+            description: None,
+            context: None,
+            cpu_mask: None,
+            runtime: None,
+            tokenizer: None,
+            prompt_prefix: None,
+            prompt_postfix: None,
+            chat_template: None,
+        }
+    }
+
+    /// The context window: `context`, default 4096.
+    pub fn context_len(&self) -> u32 {
+        self.context.unwrap_or(4096)
+    }
+}
+
+impl From<LlamaModel> for ModelConfig {
+    fn from(m: LlamaModel) -> Self {
+        ModelConfig::Llama(m)
+    }
+}
+
+impl From<RkllmModel> for ModelConfig {
+    fn from(m: RkllmModel) -> Self {
+        ModelConfig::Rkllm(m)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,8 +330,7 @@ struct RegistryFile {
 ///     context = 1024
 /// "#)?;
 /// assert_eq!(r.profile("default")?, ["tiny"]);
-/// assert_eq!(r.model("tiny").unwrap().context, Some(1024));
-///
+/// assert_eq!(r.model("tiny").unwrap().context_len(), 1024);
 /// let err = Registry::from_toml_str("[models.x]\nfile = \"a.gguf\"\n").unwrap_err();
 /// assert!(err.to_string().contains("missing field `backend`"), "{err}");
 /// # Ok::<(), edge_infer::Error>(())
@@ -186,10 +407,8 @@ impl Registry {
         };
         let file: RegistryFile = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
         for (name, m) in &file.models {
-            m.validate()
-                .map_err(|e| bad(format!("model `{name}`: {e}")))?;
-            if m.backend == BackendKind::Rkllm {
-                rkllm_context_fits(m, &resolve_path(&base_dir, &m.file))
+            if let ModelConfig::Rkllm(r) = m {
+                rkllm_context_fits(m.context_len(), &resolve_path(&base_dir, &r.file))
                     .map_err(|e| bad(format!("model `{name}`: {e}")))?;
             }
         }
@@ -292,9 +511,9 @@ pub(crate) fn resolve_path(base: &Path, file: &str) -> PathBuf {
 /// An RKLLM model's `context` against the limit in its file's header, where the file exists
 /// and its header can be read (other file problems are reported when the model is opened,
 /// so that a profile can fall back).
-fn rkllm_context_fits(m: &ModelConfig, path: &Path) -> std::result::Result<(), String> {
+fn rkllm_context_fits(context: u32, path: &Path) -> std::result::Result<(), String> {
     let report = edge_infer_rkllm::FileCheck::new(path)
-        .context(m.context_len().min(i32::MAX as u32) as i32)
+        .context(context.min(i32::MAX as u32) as i32)
         .run();
     match report.problems.iter().find(|p| {
         matches!(
@@ -309,101 +528,67 @@ fn rkllm_context_fits(m: &ModelConfig, path: &Path) -> std::result::Result<(), S
 }
 
 impl ModelConfig {
-    /// A model with only the required fields set.
-    pub fn new(backend: BackendKind, file: impl Into<String>) -> Self {
-        ModelConfig {
-            backend,
-            file: file.into(),
-            description: None,
-            context: None,
-            threads: None,
-            cores: None,
-            cache_type_k: None,
-            cache_type_v: None,
-            cache_layers: None,
-            flash_attention: None,
-            swa_full: None,
-            chat_template: None,
-            cpu_mask: None,
-            runtime: None,
-            tokenizer: None,
-            prompt_prefix: None,
-            prompt_postfix: None,
+    /// The backend that runs it.
+    pub fn backend(&self) -> BackendKind {
+        match self {
+            ModelConfig::Llama(_) => BackendKind::Llama,
+            ModelConfig::Rkllm(_) => BackendKind::Rkllm,
+        }
+    }
+
+    /// The model file as written in the registry.
+    pub fn file(&self) -> &str {
+        match self {
+            ModelConfig::Llama(m) => &m.file,
+            ModelConfig::Rkllm(m) => &m.file,
+        }
+    }
+
+    /// The description shown by the router.
+    pub fn description(&self) -> Option<&str> {
+        match self {
+            ModelConfig::Llama(m) => m.description.as_deref(),
+            ModelConfig::Rkllm(m) => m.description.as_deref(),
         }
     }
 
     /// The context window: `context`, default 4096.
     pub fn context_len(&self) -> u32 {
-        self.context.unwrap_or(4096)
+        match self {
+            ModelConfig::Llama(m) => m.context_len(),
+            ModelConfig::Rkllm(m) => m.context_len(),
+        }
     }
 
+    /// The checks that no type can express.
     fn validate(&self) -> std::result::Result<(), String> {
-        if self.file.trim().is_empty() {
+        if self.file().trim().is_empty() {
             return Err("`file` is empty".into());
         }
-        if self.context == Some(0) {
+        let context = match self {
+            ModelConfig::Llama(m) => m.context,
+            ModelConfig::Rkllm(m) => m.context,
+        };
+        if context == Some(0) {
             return Err("`context` must be at least 1".into());
         }
-        if self.threads == Some(0) {
-            return Err("`threads` must be at least 1".into());
-        }
-        let llama_only = [
-            ("threads", self.threads.is_some()),
-            ("cores", self.cores.is_some()),
-            ("cache_type_k", self.cache_type_k.is_some()),
-            ("cache_type_v", self.cache_type_v.is_some()),
-            ("cache_layers", self.cache_layers.is_some()),
-            ("flash_attention", self.flash_attention.is_some()),
-            ("swa_full", self.swa_full.is_some()),
-        ];
-        let rkllm_only = [
-            ("cpu_mask", self.cpu_mask.is_some()),
-            ("runtime", self.runtime.is_some()),
-            ("tokenizer", self.tokenizer.is_some()),
-            ("prompt_prefix", self.prompt_prefix.is_some()),
-            ("prompt_postfix", self.prompt_postfix.is_some()),
-        ];
-        let (wrong, hint) = match self.backend {
-            BackendKind::Llama => (&rkllm_only[..], "it applies to rkllm models only"),
-            BackendKind::Rkllm => (
-                &llama_only[..],
-                "it applies to llama models only (RKLLM takes `cpu_mask`)",
-            ),
-        };
-        if let Some((field, _)) = wrong.iter().find(|f| f.1) {
-            return Err(format!("`{field}` is not valid here: {hint}"));
-        }
-        match self.backend {
-            BackendKind::Llama => {
-                for (field, v) in [
-                    ("cache_type_k", &self.cache_type_k),
-                    ("cache_type_v", &self.cache_type_v),
-                ] {
-                    if let Some(v) = v {
-                        v.parse::<edge_infer_llama::KvType>()
-                            .map_err(|e| format!("`{field}`: {e}"))?;
-                    }
-                }
-                if let Some(l) = &self.cache_layers {
-                    l.parse::<edge_infer_llama::KvLayers>()
-                        .map_err(|e| format!("`cache_layers`: {e}"))?;
-                }
-                if let Some(fa) = &self.flash_attention {
-                    fa.parse::<edge_infer_llama::FlashAttention>()
-                        .map_err(|e| format!("`flash_attention`: {e}"))?;
+        match self {
+            ModelConfig::Llama(m) => {
+                if m.threads == Some(0) {
+                    return Err("`threads` must be at least 1".into());
                 }
             }
-            BackendKind::Rkllm => {
-                if self.cpu_mask == Some(0) {
+            ModelConfig::Rkllm(m) => {
+                if m.cpu_mask == Some(0) {
                     return Err(
                         "`cpu_mask` is 0: name at least one CPU (0xF0 = RK3588's A76 cores 4-7)"
                             .into(),
                     );
                 }
-                if self.prompt_prefix.is_some() != self.prompt_postfix.is_some() {
+                if m.prompt_prefix.is_some() != m.prompt_postfix.is_some() {
                     return Err("set both `prompt_prefix` and `prompt_postfix`, or neither".into());
                 }
-                if self.file == DEFAULT_MODEL_FILE {
+                if m.file == DEFAULT_MODEL_FILE {
                     return Err("`file = \"default\"` names the default GGUF test model, which only llama models can use".into());
                 }
             }
@@ -425,7 +610,7 @@ mod tests {
         );
         assert_eq!(r.default_profile(), Some("default"));
         assert_eq!(
-            r.model("qwen2.5-0.5b-npu").unwrap().backend,
+            r.model("qwen2.5-0.5b-npu").unwrap().backend(),
             BackendKind::Rkllm
         );
     }
@@ -462,13 +647,16 @@ mod tests {
             Registry::from_toml_str("[models.a]\nbackend = \"rkllm\"\nfile = \"x\"\ncores = [4]\n")
                 .unwrap_err()
                 .to_string();
-        assert!(e.contains("model `a`") && e.contains("`cores`"), "{e}");
+        assert!(
+            e.contains("[models.a]") && e.contains("`cores` is not valid here"),
+            "{e}"
+        );
         let e = Registry::from_toml_str(
             "[models.a]\nbackend = \"llama\"\nfile = \"x\"\ncache_type_k = \"q9\"\n",
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("cache_type_k") && e.contains("q9"), "{e}");
+        assert!(e.contains("line 4") && e.contains("q9"), "{e}");
         for bad in [
             "hybrid:x:q8_0:q4_0",
             "hybrid:6:q8_0",
@@ -481,7 +669,7 @@ mod tests {
             .unwrap_err()
             .to_string();
             assert!(
-                e.contains("model `a`") && e.contains("`cache_layers`"),
+                e.contains("line 4") && e.contains("cache_layers"),
                 "{bad}: {e}"
             );
         }

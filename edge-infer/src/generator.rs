@@ -2,8 +2,6 @@
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
-#[cfg(feature = "async")]
-use std::sync::Arc;
 
 use crate::backend_kind::BackendKind;
 use crate::cancel::CancelHandle;
@@ -68,9 +66,7 @@ pub trait Generator: Send + backend::Backend {
     /// Streams a generation as an iterator of events.
     fn stream(&mut self, request: &Request) -> Result<EventStream<'_>> {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let cancel = self.cancel_handle();
-        cancel.reset();
-        self.submit(request, EventSender::new(tx))?;
+        let cancel = self.submit(request, EventSender::Blocking(tx))?;
         Ok(EventStream::new(
             rx,
             cancel,
@@ -127,31 +123,29 @@ pub trait Generator: Send + backend::Backend {
     /// runs on its own thread; polling never blocks.
     #[cfg(feature = "async")]
     fn stream_async(&mut self, request: &Request) -> Result<crate::stream::AsyncEventStream<'_>> {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let cancel = self.cancel_handle();
-        cancel.reset();
-        let slot = Arc::new(crate::stream::WakerSlot::default());
-        self.submit(request, EventSender::with_waker(tx, slot.clone()))?;
+        let (tx, rx) = futures_channel::mpsc::unbounded();
+        let cancel = self.submit(request, EventSender::Async(tx))?;
         Ok(crate::stream::AsyncEventStream::new(
-            EventStream::new(rx, cancel, (self.info().name.clone(), self.info().backend)),
-            slot,
+            rx,
+            cancel,
+            (self.info().name.clone(), self.info().backend),
         ))
     }
 }
 
 /// The implementer side of [`Generator`], which users can neither name nor call.
 pub(crate) mod backend {
-    use super::{EventSender, Request, Result};
+    use super::{CancelHandle, EventSender, Request, Result};
 
     /// What a backend implements besides [`Generator`](super::Generator)'s own methods.
     pub trait Backend {
-        /// Starts a generation whose events go to `events`. It returns once the request is
-        /// accepted; validation errors are returned directly.
-        fn submit(&mut self, request: &Request, events: EventSender) -> Result<()>;
+        /// Starts a generation whose events go to `events` and returns its cancel handle,
+        /// once the request is accepted; validation errors are returned directly.
+        fn submit(&mut self, request: &Request, events: EventSender) -> Result<CancelHandle>;
     }
 
     impl<G: Backend + ?Sized> Backend for Box<G> {
-        fn submit(&mut self, request: &Request, events: EventSender) -> Result<()> {
+        fn submit(&mut self, request: &Request, events: EventSender) -> Result<CancelHandle> {
             (**self).submit(request, events)
         }
     }

@@ -66,7 +66,9 @@ mod tools;
 mod worker;
 
 pub use cancel::CancelHandle;
-pub use config::{BackendKind, ModelConfig, Registry, DEFAULT_MODEL_FILE};
+pub use config::{BackendKind, LlamaModel, ModelConfig, Registry, RkllmModel, DEFAULT_MODEL_FILE};
+/// The llama.cpp cache and attention types that [`LlamaModel`] holds.
+pub use edge_infer_llama::{FlashAttention, KvLayers, KvType};
 pub use error::{Error, ModelError, Result, Skipped};
 pub use event::{Completion, Event};
 pub use generator::{Generator, ModelInfo};

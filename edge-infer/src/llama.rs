@@ -28,8 +28,8 @@ use edge_infer_llama::{
     ContextParams, GenerateOptions, Model, ModelParams, Prompt, ReasoningFormat, Token,
 };
 
-use crate::cancel::CancelHandle;
-use crate::config::{BackendKind, ModelConfig};
+use crate::cancel::{CancelHandle, Runs};
+use crate::config::{BackendKind, LlamaModel};
 use crate::error::{Error, ModelError, Result};
 use crate::event::Event;
 use crate::generator::backend::Backend;
@@ -57,7 +57,7 @@ struct Settings {
 
 pub(crate) fn open(
     name: &str,
-    cfg: &ModelConfig,
+    cfg: &LlamaModel,
     path: PathBuf,
     base_dir: &std::path::Path,
 ) -> Result<LlamaGenerator, ModelError> {
@@ -78,18 +78,17 @@ pub(crate) fn open(
         .n_ctx(cfg.context_len())
         .n_threads(threads)
         .swa_full(cfg.swa_full.unwrap_or(true));
-    // The registry validated these strings when it was loaded.
-    if let Some(t) = &cfg.cache_type_k {
-        params = params.type_k(t.parse()?);
+    if let Some(t) = cfg.cache_type_k {
+        params = params.type_k(t);
     }
-    if let Some(t) = &cfg.cache_type_v {
-        params = params.type_v(t.parse()?);
+    if let Some(t) = cfg.cache_type_v {
+        params = params.type_v(t);
     }
     if let Some(l) = &cfg.cache_layers {
-        params = params.kv_layers(l.parse()?);
+        params = params.kv_layers(l.clone());
     }
-    if let Some(fa) = &cfg.flash_attention {
-        params = params.flash_attention(fa.parse()?);
+    if let Some(fa) = cfg.flash_attention {
+        params = params.flash_attention(fa);
     }
     let description = format!(
         "{} · {} threads{} · n_ctx {}",
@@ -105,7 +104,7 @@ pub(crate) fn open(
 
     let llama_cancel: Arc<OnceLock<edge_infer_llama::CancelHandle>> = Arc::new(OnceLock::new());
     let hook = llama_cancel.clone();
-    let cancel = CancelHandle::with_hook(move || {
+    let runs = Runs::new(move || {
         if let Some(h) = hook.get() {
             h.cancel();
         }
@@ -126,9 +125,8 @@ pub(crate) fn open(
         cores,
         template,
     };
-    let worker_cancel = cancel.clone();
-    let worker = Worker::spawn(format!("edge-infer llama {name}"), cancel, move |jobs| {
-        worker(model, settings, jobs, ready_tx, llama_cancel, worker_cancel)
+    let worker = Worker::spawn(format!("edge-infer llama {name}"), runs, move |jobs| {
+        worker(model, settings, jobs, ready_tx, llama_cancel)
     })?;
     // On failure, dropping `worker` joins the thread, which has already returned.
     let n_ctx = ready_rx.recv().map_err(|_| ModelError::WorkerGone)??;
@@ -150,7 +148,6 @@ fn worker(
     jobs: Receiver<Job>,
     ready: Sender<Result<usize, ModelError>>,
     llama_cancel: Arc<OnceLock<edge_infer_llama::CancelHandle>>,
-    cancel: CancelHandle,
 ) {
     // Pin first: everything llama.cpp starts from this thread inherits the mask.
     if !settings.cores.is_empty() {
@@ -195,7 +192,8 @@ fn worker(
     }
     for job in jobs {
         match job {
-            Job::Generate(req, tx) => {
+            Job::Generate(req, tx, cancel) => {
+                let _running = cancel.activate();
                 let mut out = Output::new(
                     req.stop.clone(),
                     req.reasoning,
@@ -490,7 +488,7 @@ impl From<edge_infer_llama::Stats> for Stats {
 }
 
 impl Backend for LlamaGenerator {
-    fn submit(&mut self, request: &Request, events: EventSender) -> Result<()> {
+    fn submit(&mut self, request: &Request, events: EventSender) -> Result<CancelHandle> {
         request.validate()?;
         self.worker.submit(&self.info, request, events)
     }

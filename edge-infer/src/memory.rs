@@ -17,7 +17,7 @@ use std::path::Path;
 use edge_infer_llama::raw::AsRaw;
 use edge_infer_llama_sys as sys;
 
-use crate::config::{BackendKind, ModelConfig, Registry, DEFAULT_MODEL_FILE};
+use crate::config::{LlamaModel, ModelConfig, Registry, DEFAULT_MODEL_FILE};
 use crate::error::{Error, ModelError, Result};
 
 /// Where a [`MemoryEstimate`] comes from.
@@ -86,17 +86,17 @@ impl Registry {
             model: name.to_string(),
             known: self.models.keys().cloned().collect(),
         })?;
-        let fail = |cause: ModelError| Error::model(name, cfg.backend, cause);
-        let path = if cfg.file == DEFAULT_MODEL_FILE {
+        let fail = |cause: ModelError| Error::model(name, cfg.backend(), cause);
+        let path = if cfg.file() == DEFAULT_MODEL_FILE {
             crate::router::default_model().map_err(fail)?
         } else {
-            self.resolve(&cfg.file)
+            self.resolve(cfg.file())
         };
         if !path.is_file() {
             return Err(fail(ModelError::FileMissing(path)));
         }
-        match cfg.backend {
-            BackendKind::Rkllm => {
+        match cfg {
+            ModelConfig::Rkllm(_) => {
                 let size = std::fs::metadata(&path)
                     .map_err(|e| fail(ModelError::Setting(format!("{}: {e}", path.display()))))?
                     .len();
@@ -107,7 +107,7 @@ impl Registry {
                     source: EstimateSource::RkllmFileSize,
                 })
             }
-            BackendKind::Llama => dry_run(&path, cfg).map_err(fail),
+            ModelConfig::Llama(m) => dry_run(&path, m).map_err(fail),
         }
     }
 }
@@ -133,25 +133,13 @@ impl Drop for DryRun {
     }
 }
 
-fn dry_run(path: &Path, cfg: &ModelConfig) -> Result<MemoryEstimate, ModelError> {
+fn dry_run(path: &Path, cfg: &LlamaModel) -> Result<MemoryEstimate, ModelError> {
     let bad = |what: &str| ModelError::Setting(format!("memory estimate: {what}"));
-    // The same settings llama.rs gives the context (the registry validated the strings).
-    let type_k: edge_infer_llama::KvType = match &cfg.cache_type_k {
-        Some(t) => t.parse()?,
-        None => edge_infer_llama::KvType::F16,
-    };
-    let type_v: edge_infer_llama::KvType = match &cfg.cache_type_v {
-        Some(t) => t.parse()?,
-        None => edge_infer_llama::KvType::F16,
-    };
-    let layers: edge_infer_llama::KvLayers = match &cfg.cache_layers {
-        Some(l) => l.parse()?,
-        None => edge_infer_llama::KvLayers::Uniform,
-    };
-    let fa = match &cfg.flash_attention {
-        Some(f) => f.parse()?,
-        None => edge_infer_llama::FlashAttention::Auto,
-    };
+    // The same settings llama.rs gives the context.
+    let type_k = cfg.cache_type_k.unwrap_or(edge_infer_llama::KvType::F16);
+    let type_v = cfg.cache_type_v.unwrap_or(edge_infer_llama::KvType::F16);
+    let layers = cfg.cache_layers.clone().unwrap_or_default();
+    let fa = cfg.flash_attention.unwrap_or_default();
     let cpath = CString::new(path.to_str().ok_or_else(|| bad("the path is not UTF-8"))?)
         .map_err(|_| bad("the path holds a NUL byte"))?;
     // Routes llama.cpp's log and initialises its backend, once per process.

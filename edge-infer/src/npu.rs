@@ -36,8 +36,8 @@ use crossbeam_channel::Receiver;
 use edge_infer_llama::{ChatMessage, ChatRequest, ChatStream, ChatTemplate, ReasoningFormat};
 use edge_infer_rkllm::{Abi, Control, FileCheck, Input, Llm, Problem, RunOptions, Runtime};
 
-use crate::cancel::CancelHandle;
-use crate::config::{resolve_path, BackendKind, ModelConfig};
+use crate::cancel::{CancelHandle, Runs};
+use crate::config::{resolve_path, BackendKind, RkllmModel};
 use crate::error::{Error, ModelError, Result};
 use crate::event::Event;
 use crate::generator::backend::Backend;
@@ -60,7 +60,7 @@ pub(crate) struct RkllmGenerator {
 
 pub(crate) fn open(
     name: &str,
-    cfg: &ModelConfig,
+    cfg: &RkllmModel,
     path: PathBuf,
     base_dir: &std::path::Path,
 ) -> Result<RkllmGenerator, ModelError> {
@@ -117,7 +117,7 @@ pub(crate) fn open(
     let parses_chat = chat.is_some();
     let llm = Arc::new(llm);
     let abort = llm.abort_handle();
-    let cancel = CancelHandle::with_hook(move || {
+    let runs = Runs::new(move || {
         let _ = abort.abort();
     });
     let state = State {
@@ -128,9 +128,9 @@ pub(crate) fn open(
         sent: Vec::new(),
         system: String::new(),
         tools: Vec::new(),
-        cancel: cancel.clone(),
+        cancel: CancelHandle::new(),
     };
-    let worker = Worker::spawn(format!("edge-infer rkllm {name}"), cancel, move |jobs| {
+    let worker = Worker::spawn(format!("edge-infer rkllm {name}"), runs, move |jobs| {
         worker(state, jobs)
     })?;
     Ok(RkllmGenerator {
@@ -167,13 +167,16 @@ struct State {
     system: String,
     /// The tools the runtime was given.
     tools: Vec<Tool>,
+    /// The generation in progress.
     cancel: CancelHandle,
 }
 
 fn worker(mut state: State, jobs: Receiver<Job>) {
     for job in jobs {
         match job {
-            Job::Generate(req, tx) => {
+            Job::Generate(req, tx, cancel) => {
+                let _running = cancel.activate();
+                state.cancel = cancel.clone();
                 let mut out = Output::new(
                     req.stop.clone(),
                     req.reasoning,
@@ -480,7 +483,7 @@ fn flatten(messages: &[Message], system: Option<&str>) -> String {
 }
 
 impl Backend for RkllmGenerator {
-    fn submit(&mut self, request: &Request, events: EventSender) -> Result<()> {
+    fn submit(&mut self, request: &Request, events: EventSender) -> Result<CancelHandle> {
         request.validate()?;
         let unsupported = |what| {
             Err(Error::model(

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::config::{BackendKind, Registry, DEFAULT_MODEL_FILE};
+use crate::config::{BackendKind, ModelConfig, Registry, DEFAULT_MODEL_FILE};
 use crate::error::{Error, ModelError, Result, Skipped};
 use crate::generator::Generator;
 
@@ -69,7 +69,7 @@ impl Registry {
         let models = self.profile(profile)?;
         let mut skipped = Vec::new();
         for name in models {
-            let backend = self.models[name].backend;
+            let backend = self.models[name].backend();
             match self.open_model_inner(name) {
                 Ok(generator) => {
                     for s in &skipped {
@@ -111,21 +111,21 @@ impl Registry {
                 model: name.to_string(),
                 known: self.models.keys().cloned().collect(),
             })?
-            .backend;
+            .backend();
         self.open_model_inner(name)
             .map_err(|cause| Error::model(name, backend, cause))
     }
 
     fn open_model_inner(&self, name: &str) -> Result<Box<dyn Generator>, ModelError> {
         let cfg = &self.models[name];
-        let path = if cfg.file == DEFAULT_MODEL_FILE {
+        let path = if cfg.file() == DEFAULT_MODEL_FILE {
             default_model()?
         } else {
-            self.resolve(&cfg.file)
+            self.resolve(cfg.file())
         };
-        Ok(match cfg.backend {
-            BackendKind::Llama => Box::new(crate::llama::open(name, cfg, path, &self.base_dir)?),
-            BackendKind::Rkllm => Box::new(crate::npu::open(name, cfg, path, &self.base_dir)?),
+        Ok(match cfg {
+            ModelConfig::Llama(m) => Box::new(crate::llama::open(name, m, path, &self.base_dir)?),
+            ModelConfig::Rkllm(m) => Box::new(crate::npu::open(name, m, path, &self.base_dir)?),
         })
     }
 }

@@ -3,7 +3,9 @@
 
 use std::fmt;
 
-use crate::config::{BackendKind, Registry};
+use edge_infer_llama::KvType;
+
+use crate::config::{BackendKind, ModelConfig, Registry};
 use crate::error::{Error, Result};
 
 /// A model's effective runtime settings, with the registry's defaults applied the way the
@@ -71,38 +73,34 @@ impl Registry {
             model: name.to_string(),
             known: self.models.keys().cloned().collect(),
         })?;
-        Ok(match cfg.backend {
-            BackendKind::Llama => {
+        Ok(match cfg {
+            ModelConfig::Llama(m) => {
                 // As llama.rs opens the model: big cores unless given, one thread per core.
-                let cores = match &cfg.cores {
+                let cores = match &m.cores {
                     Some(c) => c.clone(),
                     None => edge_infer_llama::big_cores().unwrap_or_default(),
                 };
-                let threads = match cfg.threads {
+                let threads = match m.threads {
                     Some(t) => t,
                     None if !cores.is_empty() => cores.len() as u32,
                     None => edge_infer_llama::default_threads() as u32,
                 };
                 RuntimeSettings {
-                    backend: cfg.backend,
-                    n_ctx: cfg.context_len(),
+                    backend: BackendKind::Llama,
+                    n_ctx: m.context_len(),
                     threads: Some(threads),
                     cores,
-                    cache_type_k: Some(cfg.cache_type_k.clone().unwrap_or_else(|| "f16".into())),
-                    cache_type_v: Some(cfg.cache_type_v.clone().unwrap_or_else(|| "f16".into())),
-                    cache_layers: Some(
-                        cfg.cache_layers.clone().unwrap_or_else(|| "uniform".into()),
-                    ),
-                    flash_attention: Some(
-                        cfg.flash_attention.clone().unwrap_or_else(|| "auto".into()),
-                    ),
-                    swa_full: Some(cfg.swa_full.unwrap_or(true)),
+                    cache_type_k: Some(m.cache_type_k.unwrap_or(KvType::F16).to_string()),
+                    cache_type_v: Some(m.cache_type_v.unwrap_or(KvType::F16).to_string()),
+                    cache_layers: Some(m.cache_layers.clone().unwrap_or_default().to_string()),
+                    flash_attention: Some(m.flash_attention.unwrap_or_default().to_string()),
+                    swa_full: Some(m.swa_full.unwrap_or(true)),
                     cpu_mask: None,
                 }
             }
-            BackendKind::Rkllm => RuntimeSettings {
-                backend: cfg.backend,
-                n_ctx: cfg.context_len(),
+            ModelConfig::Rkllm(m) => RuntimeSettings {
+                backend: BackendKind::Rkllm,
+                n_ctx: m.context_len(),
                 threads: None,
                 cores: Vec::new(),
                 cache_type_k: None,
@@ -110,7 +108,7 @@ impl Registry {
                 cache_layers: None,
                 flash_attention: None,
                 swa_full: None,
-                cpu_mask: Some(cfg.cpu_mask.unwrap_or(edge_infer_rkllm::RK3588_A76_MASK)),
+                cpu_mask: Some(m.cpu_mask.unwrap_or(edge_infer_rkllm::RK3588_A76_MASK)),
             },
         })
     }

@@ -5,7 +5,9 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::cancel::CancelHandle;
+use std::sync::Arc;
+
+use crate::cancel::{CancelHandle, Runs};
 use crate::error::{Error, ModelError, Result};
 use crate::generator::ModelInfo;
 use crate::request::Request;
@@ -13,8 +15,8 @@ use crate::stream::EventSender;
 
 /// Work for a backend's thread.
 pub(crate) enum Job {
-    /// Stream a generation into the sender.
-    Generate(Box<Request>, EventSender),
+    /// Stream a generation into the sender; the handle is that generation's.
+    Generate(Box<Request>, EventSender, CancelHandle),
     /// Forget the conversation; report when done.
     Reset(Sender<Result<()>>),
 }
@@ -25,14 +27,14 @@ pub(crate) enum Job {
 pub(crate) struct Worker {
     jobs: Option<Sender<Job>>,
     thread: Option<JoinHandle<()>>,
-    cancel: CancelHandle,
+    runs: Arc<Runs>,
 }
 
 impl Worker {
     /// Starts `run` on a named thread with the receiving end of the job channel.
     pub(crate) fn spawn(
         name: String,
-        cancel: CancelHandle,
+        runs: Arc<Runs>,
         run: impl FnOnce(Receiver<Job>) + Send + 'static,
     ) -> std::result::Result<Self, ModelError> {
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -43,12 +45,13 @@ impl Worker {
         Ok(Worker {
             jobs: Some(tx),
             thread: Some(thread),
-            cancel,
+            runs,
         })
     }
 
+    /// The generator's handle: it cancels the latest generation.
     pub(crate) fn cancel_handle(&self) -> CancelHandle {
-        self.cancel.clone()
+        self.runs.latest()
     }
 
     fn send(&self, info: &ModelInfo, job: Job) -> Result<()> {
@@ -63,8 +66,13 @@ impl Worker {
         info: &ModelInfo,
         req: &Request,
         events: EventSender,
-    ) -> Result<()> {
-        self.send(info, Job::Generate(Box::new(req.clone()), events))
+    ) -> Result<CancelHandle> {
+        let run = self.runs.start();
+        self.send(
+            info,
+            Job::Generate(Box::new(req.clone()), events, run.clone()),
+        )?;
+        Ok(run)
     }
 
     pub(crate) fn reset(&self, info: &ModelInfo) -> Result<()> {
@@ -80,7 +88,7 @@ fn gone(info: &ModelInfo) -> Error {
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        self.cancel.cancel();
+        self.runs.latest().cancel();
         drop(self.jobs.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();

@@ -355,9 +355,9 @@ fn a_session_forgets_what_the_generator_dropped() {
     assert_eq!(chat.history().last().unwrap().content, "ok");
 }
 
+/// Polls an async stream to its next item on this thread (no executor needed).
 #[cfg(feature = "async")]
-#[test]
-fn async_stream_yields_the_same_events() {
+fn next<S: futures_core::Stream + Unpin>(s: &mut S) -> Option<S::Item> {
     use std::pin::Pin;
     use std::sync::Arc;
     use std::task::{Context, Poll, Wake, Waker};
@@ -368,17 +368,19 @@ fn async_stream_yields_the_same_events() {
             self.0.unpark();
         }
     }
-    fn next<S: futures_core::Stream + Unpin>(s: &mut S) -> Option<S::Item> {
-        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-        let mut cx = Context::from_waker(&waker);
-        loop {
-            match Pin::new(&mut *s).poll_next(&mut cx) {
-                Poll::Ready(x) => return x,
-                Poll::Pending => std::thread::park(),
-            }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        match Pin::new(&mut *s).poll_next(&mut cx) {
+            Poll::Ready(x) => return x,
+            Poll::Pending => std::thread::park(),
         }
     }
+}
 
+#[cfg(feature = "async")]
+#[test]
+fn async_stream_yields_the_same_events() {
     let (_dir, reg) = both("async", FakeModel::default().reply("async ok"));
     for model in ["cpu", "npu"] {
         let mut g = reg.open_model(model).unwrap();
@@ -393,6 +395,52 @@ fn async_stream_yields_the_same_events() {
             }
         }
         assert!(!text.is_empty() && done.is_some(), "{model}");
+        assert!(next(&mut s).is_none(), "{model}: nothing after Done");
+    }
+}
+
+/// An executor's task must not block: dropping an async stream cancels its generation and
+/// returns at once, and the cancel never reaches the generation after it.
+#[cfg(feature = "async")]
+#[test]
+fn dropping_an_async_stream_does_not_wait_and_cancels_only_its_generation() {
+    use std::time::{Duration, Instant};
+    // The double's aborts take 1.3 s to take effect, as measured on a board: a drop that
+    // waited for the backend to stop would take that long. `abort_sticky` is the variant
+    // of the runtime in which an abort while idle kills the next run.
+    for fake in [
+        FakeModel::default().token_delay_ms(2),
+        FakeModel::default().token_delay_ms(2).abort_sticky(true),
+    ] {
+        let (_dir, reg) = both("async-drop", fake);
+        for model in ["cpu", "npu"] {
+            let mut g = reg.open_model(model).unwrap();
+            let long = Request::user("#LONG# Tell me a very long story.")
+                .sampling(Sampling::greedy())
+                .max_tokens(400);
+            let mut s = g.stream_async(&long).unwrap();
+            let first = next(&mut s).unwrap().unwrap();
+            assert!(!matches!(first, Event::Done(_)), "{model}: {first:?}");
+            let t = Instant::now();
+            drop(s);
+            let took = t.elapsed();
+            if model == "npu" {
+                assert!(
+                    took < Duration::from_millis(600),
+                    "{model}: drop took {took:?}"
+                );
+            }
+            // The next generation waits for the old one on the backend's thread, then runs
+            // uncancelled, also when it is dropped in turn right away.
+            drop(g.stream_async(&long).unwrap());
+            let (text, _, stats) = collect(&mut g, &request());
+            assert!(!text.is_empty(), "{model}");
+            assert_ne!(
+                stats.stop_reason,
+                StopReason::Cancelled,
+                "{model}: {stats:?}"
+            );
+        }
     }
 }
 

@@ -230,11 +230,11 @@ fn the_example_config_parses_and_documents_every_field() {
     assert_eq!(reg.profiles(), ["default", "fast", "quality"]);
     assert_eq!(reg.default_profile(), Some("default"));
     let fast = reg.profile("fast").unwrap();
-    assert_eq!(reg.model(&fast[0]).unwrap().backend, BackendKind::Rkllm);
+    assert_eq!(reg.model(&fast[0]).unwrap().backend(), BackendKind::Rkllm);
     assert_eq!(
         reg.model(&reg.profile("default").unwrap()[0])
             .unwrap()
-            .backend,
+            .backend(),
         BackendKind::Llama
     );
     let text = std::fs::read_to_string(&path).unwrap();

@@ -195,7 +195,7 @@ async fn models(State(app): State<Arc<App>>) -> Json<Value> {
             "backend": match slot.backend { edge_infer::BackendKind::Llama => "llama", edge_infer::BackendKind::Rkllm => "rkllm" },
             "state": state.name(),
             "n_ctx": cfg.context_len(),
-            "description": cfg.description,
+            "description": cfg.description(),
             "queued": slot.queued(),
         });
         match state {

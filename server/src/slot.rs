@@ -163,7 +163,7 @@ impl Slot {
         settings: SlotSettings,
         shutting_down: Arc<AtomicBool>,
     ) -> Arc<Slot> {
-        let backend = registry.model(&name).expect("a registry model").backend;
+        let backend = registry.model(&name).expect("a registry model").backend();
         Arc::new(Slot {
             name,
             backend,

@@ -28,6 +28,16 @@ impl FlashAttention {
     }
 }
 
+impl std::fmt::Display for FlashAttention {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FlashAttention::Auto => "auto",
+            FlashAttention::On => "on",
+            FlashAttention::Off => "off",
+        })
+    }
+}
+
 impl FromStr for FlashAttention {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {

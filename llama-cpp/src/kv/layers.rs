@@ -145,6 +145,8 @@ impl std::str::FromStr for KvLayers {
     ///     LayerKv::both(KvType::F16),
     ///     LayerKv::new(KvType::Q8_0, KvType::Q4_0),
     /// ]));
+    /// assert_eq!(t.to_string(), "table:f16,q8_0/q4_0");
+    /// assert_eq!(h.to_string().parse::<KvLayers>().unwrap(), h);
     /// assert!("hybrid:x:q8_0:q4_0".parse::<KvLayers>().is_err());
     /// // Only cache types: ggml's weight-only types have no cache kernels.
     /// let e = "table:f16,iq2_xxs".parse::<KvLayers>().unwrap_err();
@@ -215,18 +217,17 @@ fn parse_at(s: &str, at: impl FnOnce() -> String, layer: Option<u32>) -> Result<
     })
 }
 
+/// The registry's syntax, which [`FromStr`](std::str::FromStr) parses back.
 impl fmt::Display for KvLayers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             KvLayers::Uniform => f.write_str("uniform"),
-            KvLayers::Hybrid { split, early, late } => {
-                write!(f, "layers 0..{split} {early}, {split}.. {late}")
-            }
+            KvLayers::Hybrid { split, early, late } => write!(f, "hybrid:{split}:{early}:{late}"),
             KvLayers::Table(t) => {
-                f.write_str("table [")?;
+                f.write_str("table:")?;
                 for (i, l) in t.iter().enumerate() {
                     if i > 0 {
-                        f.write_str(", ")?;
+                        f.write_str(",")?;
                     }
                     if l.k == l.v {
                         write!(f, "{}", l.k)?;
@@ -234,7 +235,7 @@ impl fmt::Display for KvLayers {
                         write!(f, "{}/{}", l.k, l.v)?;
                     }
                 }
-                f.write_str("]")
+                Ok(())
             }
         }
     }
