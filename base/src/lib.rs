@@ -16,6 +16,7 @@ pub mod cpu;
 mod error;
 pub mod file;
 pub mod panic;
+pub mod rate;
 mod stop;
 pub mod text;
 

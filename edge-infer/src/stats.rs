@@ -33,11 +33,14 @@ pub struct Stats {
 impl Stats {
     /// Prompt tokens per second.
     pub fn prefill_tokens_per_second(&self) -> f64 {
-        rate(self.prompt_tokens, self.prefill_time)
+        edge_infer_base::rate::tokens_per_second(self.prompt_tokens, self.prefill_time)
     }
     /// Generated tokens per second (over the intervals between generated tokens).
     pub fn decode_tokens_per_second(&self) -> f64 {
-        rate(self.generated_tokens.saturating_sub(1), self.decode_time)
+        edge_infer_base::rate::tokens_per_second(
+            self.generated_tokens.saturating_sub(1),
+            self.decode_time,
+        )
     }
 }
 
@@ -67,14 +70,6 @@ impl std::fmt::Display for Stats {
             )?;
         }
         write!(f, ", stop: {:?}", self.stop_reason)
-    }
-}
-
-fn rate(n: usize, d: Duration) -> f64 {
-    if n == 0 || d.is_zero() {
-        0.0
-    } else {
-        n as f64 / d.as_secs_f64()
     }
 }
 
